@@ -1,0 +1,285 @@
+# Direct (time-domain) N-D cross-correlation with channels and groups.
+#
+# Every convolution of the library reduces to this one operation, on arrays
+# that Python has already validated and shaped as 5-D C-contiguous blocks:
+#
+#   out[n, o, p] = bias[o] + sum_{c, k} x[n, g*Cg + c, p*stride + k*dilation - pad]
+#                                        * w[o, c, k]
+#
+# with p, k running over 3 spatial axes (D, H, W; 1-D and 2-D problems carry
+# size-1 axes), g = o // (O / groups), Cg = C / groups, and x read as zero
+# outside its bounds (implicit zero padding: no padded copy of the input;
+# other padding modes are applied by Python before the call).
+#
+# Two loop orders, both built on one micro-kernel (_microkernels.h: a tile of
+# 64 consecutive outputs held in vector registers while it accumulates a list
+# of taps given as input offsets):
+#
+# ROWS   units (n, o, od, oh, tile of 64 outputs along W). Any stride and
+#        dilation. Taps of one kernel row are offsets kw * dw into the input
+#        row, read in place, or from a per-thread zero-extended copy of the
+#        span for tiles that touch the padding. The path for long rows
+#        (signals, large images).
+# PLANE  units (n, o, od), stride 1 along H and W, small planes. Each input
+#        plane is copied once into a per-thread zero-padded buffer of width
+#        Wp, so the output plane, flattened with the same row pitch Wp, is a
+#        1-D correlation with KH*KW taps at offsets kh*dh*Wp + kw*dw; the
+#        (Wp - OW) junk columns are computed and dropped. No edge cases in the
+#        hot loop and no short rows: the path for CNN feature maps.
+#
+# A unit owns its outputs and sums its taps in a fixed order, so the result
+# is bitwise identical for any number of threads.
+
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset, memcpy
+
+from _types cimport numeric
+from _openmp cimport omp_get_thread_num
+
+cdef extern from "_microkernels.h" nogil:
+    void cv_tile_f32(float* acc, const float* src, const Py_ssize_t* off,
+                     const float* w, Py_ssize_t ntaps)
+    void cv_tile_f64(double* acc, const double* src, const Py_ssize_t* off,
+                     const double* w, Py_ssize_t ntaps)
+
+cdef enum:
+    TW = 64   # outputs per tile
+
+cdef enum:
+    ROWS = 0
+    PLANE = 1
+
+
+cdef inline void _tile(numeric* acc, const numeric* src, const Py_ssize_t* off,
+                       const numeric* w, Py_ssize_t ntaps) noexcept nogil:
+    """acc[0:TW] += sum_t w[t] * src[off[t] : off[t] + TW]."""
+    cdef Py_ssize_t t, i
+    cdef numeric wt
+    cdef const numeric* s
+    if numeric is float:
+        cv_tile_f32(acc, src, off, w, ntaps)
+    elif numeric is double:
+        cv_tile_f64(acc, src, off, w, ntaps)
+        cv_tile_f64(acc + TW // 2, src + TW // 2, off, w, ntaps)
+    else:
+        for t in range(ntaps):
+            s = src + off[t]
+            wt = w[t]
+            for i in range(TW):
+                acc[i] = acc[i] + wt * s[i]
+
+
+cdef inline void _tile_strided(numeric* acc, const numeric* src, const Py_ssize_t* off,
+                               const numeric* w, Py_ssize_t ntaps,
+                               Py_ssize_t s) noexcept nogil:
+    cdef Py_ssize_t t, i
+    cdef numeric wt
+    cdef const numeric* p
+    for t in range(ntaps):
+        p = src + off[t]
+        wt = w[t]
+        for i in range(TW):
+            acc[i] = acc[i] + wt * p[i * s]
+
+
+cdef inline void _store(numeric* dst, const numeric* acc, Py_ssize_t n,
+                        const numeric* bias, Py_ssize_t o) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef numeric b0
+    if bias != NULL:
+        b0 = bias[o]
+        for i in range(n):
+            dst[i] = acc[i] + b0
+    else:
+        memcpy(dst, acc, n * sizeof(numeric))
+
+
+cdef int _rows(const numeric* x, const numeric* w, numeric* out, const numeric* bias,
+               Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+               Py_ssize_t O, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+               Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+               Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+               Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+               Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+               Py_ssize_t groups, int n_threads) noexcept nogil:
+    cdef Py_ssize_t Cg = C // groups
+    cdef Py_ssize_t Og = O // groups
+    cdef Py_ssize_t n_tiles = (OW + TW - 1) // TW
+    cdef Py_ssize_t n_units = N * O * OD * OH * n_tiles
+    cdef Py_ssize_t span = (TW - 1) * sw + (KW - 1) * dw + 1
+    cdef Py_ssize_t u, t, oh, od, o, n, g, c, kd, kh, idd, ih, ow0, lo, hi, a, b, m
+    cdef const numeric* xrow
+    cdef const numeric* src
+    cdef numeric* acc
+    cdef numeric* scratch
+    cdef Py_ssize_t per_thread = TW + span
+    # Every thread's accumulator and edge scratch in one block, allocated
+    # before the parallel region so that a failure is reported.
+    cdef numeric* work = <numeric*> malloc(n_threads * per_thread * sizeof(numeric))
+    cdef Py_ssize_t* off = <Py_ssize_t*> malloc(KW * sizeof(Py_ssize_t))
+    if work == NULL or off == NULL:
+        free(work)
+        free(off)
+        return -1
+    for t in range(KW):
+        off[t] = t * dw
+
+    with parallel(num_threads=n_threads):
+        acc = work + omp_get_thread_num() * per_thread
+        scratch = acc + TW
+        for u in prange(n_units, schedule='static'):
+            t = u % n_tiles
+            m = u // n_tiles
+            oh = m % OH
+            m = m // OH
+            od = m % OD
+            m = m // OD
+            o = m % O
+            n = m // O
+            g = o // Og
+            ow0 = t * TW
+            memset(acc, 0, TW * sizeof(numeric))
+            lo = ow0 * sw - pw
+            hi = lo + span
+            for c in range(Cg):
+                for kd in range(KD):
+                    idd = od * sd + kd * dd - pd
+                    if idd < 0 or idd >= D:
+                        continue
+                    for kh in range(KH):
+                        ih = oh * sh + kh * dh - ph
+                        if ih < 0 or ih >= H:
+                            continue
+                        xrow = x + (((n * C + g * Cg + c) * D + idd) * H + ih) * W
+                        if lo >= 0 and hi <= W:
+                            src = xrow + lo
+                        else:
+                            # edge tile: zero-extended copy of the span it reads
+                            a = 0 if lo >= 0 else -lo
+                            b = span if hi <= W else W - lo
+                            memset(scratch, 0, span * sizeof(numeric))
+                            if b > a:
+                                memcpy(scratch + a, xrow + lo + a, (b - a) * sizeof(numeric))
+                            src = scratch
+                        if sw == 1:
+                            _tile(acc, src, off, w + (((o * Cg + c) * KD + kd) * KH + kh) * KW, KW)
+                        else:
+                            _tile_strided(acc, src, off,
+                                          w + (((o * Cg + c) * KD + kd) * KH + kh) * KW, KW, sw)
+            b = OW - ow0
+            if b > TW:
+                b = TW
+            _store(out + (((n * O + o) * OD + od) * OH + oh) * OW + ow0, acc, b, bias, o)
+    free(work)
+    free(off)
+    return 0
+
+
+cdef int _plane(const numeric* x, const numeric* w, numeric* out, const numeric* bias,
+                Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                Py_ssize_t O, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+                Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+                Py_ssize_t sd, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                Py_ssize_t groups, int n_threads) noexcept nogil:
+    # stride 1 along H and W (checked by the caller)
+    cdef Py_ssize_t Cg = C // groups
+    cdef Py_ssize_t Og = O // groups
+    cdef Py_ssize_t Wp = OW + (KW - 1) * dw
+    cdef Py_ssize_t Hp = OH + (KH - 1) * dh
+    cdef Py_ssize_t nq = OH * Wp                       # flattened outputs
+    cdef Py_ssize_t nq_pad = ((nq + TW - 1) // TW) * TW
+    cdef Py_ssize_t max_off = (KH - 1) * dh * Wp + (KW - 1) * dw
+    # the last tile reads up to nq_pad - 1 + max_off: zeroed slack covers it
+    cdef Py_ssize_t plane_len = nq_pad + max_off + 1
+    if plane_len < Hp * Wp:
+        plane_len = Hp * Wp
+    cdef Py_ssize_t per_thread = nq_pad + plane_len
+    cdef Py_ssize_t n_units = N * O * OD
+    cdef Py_ssize_t u, m, n, o, od, g, c, kd, idd, r, ih, q, oh
+    cdef Py_ssize_t c_lo = pw if pw > 0 else 0           # first padded column holding data
+    cdef Py_ssize_t iw0 = 0 if pw > 0 else -pw           # first input column used
+    cdef Py_ssize_t ncopy = W - iw0
+    if ncopy > Wp - c_lo:
+        ncopy = Wp - c_lo
+    cdef numeric* acc
+    cdef numeric* plane
+    cdef numeric* work = <numeric*> malloc(n_threads * per_thread * sizeof(numeric))
+    cdef Py_ssize_t* off = <Py_ssize_t*> malloc(KH * KW * sizeof(Py_ssize_t))
+    if work == NULL or off == NULL:
+        free(work)
+        free(off)
+        return -1
+    for r in range(KH):
+        for q in range(KW):
+            off[r * KW + q] = r * dh * Wp + q * dw
+
+    with parallel(num_threads=n_threads):
+        acc = work + omp_get_thread_num() * per_thread
+        plane = acc + nq_pad
+        # Border cells of the padded plane are the same for every input plane:
+        # zero them once; each plane copy rewrites only the interior.
+        memset(plane, 0, plane_len * sizeof(numeric))
+        for u in prange(n_units, schedule='static'):
+            od = u % OD
+            m = u // OD
+            o = m % O
+            n = m // O
+            g = o // Og
+            memset(acc, 0, nq_pad * sizeof(numeric))
+            for c in range(Cg):
+                for kd in range(KD):
+                    idd = od * sd + kd * dd - pd
+                    if idd < 0 or idd >= D:
+                        continue
+                    if ncopy > 0:
+                        for r in range(Hp):
+                            ih = r - ph
+                            if ih >= 0 and ih < H:
+                                memcpy(plane + r * Wp + c_lo,
+                                       x + (((n * C + g * Cg + c) * D + idd) * H + ih) * W + iw0,
+                                       ncopy * sizeof(numeric))
+                    for q in range(nq_pad // TW):
+                        _tile(acc + q * TW, plane + q * TW, off,
+                              w + ((o * Cg + c) * KD + kd) * KH * KW, KH * KW)
+            for oh in range(OH):
+                _store(out + (((n * O + o) * OD + od) * OH + oh) * OW, acc + oh * Wp, OW,
+                       bias, o)
+    free(work)
+    free(off)
+    return 0
+
+
+def correlate(const numeric[:, :, :, :, ::1] x, const numeric[:, :, :, :, ::1] w,
+              numeric[:, :, :, :, ::1] out, bias, tuple stride, tuple dilation,
+              tuple pad, Py_ssize_t groups, int n_threads, int path=0):
+    """Direct correlation on 5-D blocks; see the module comment. Trusts its inputs."""
+    cdef const numeric[::1] b
+    cdef const numeric* bp = NULL
+    cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
+    cdef int err
+    if out.size == 0:
+        return
+    if bias is not None:
+        b = bias
+        bp = &b[0]
+    if path == PLANE and (sh != 1 or sw != 1):
+        raise ValueError("PLANE path needs stride 1 along H and W")
+    with nogil:
+        if path == PLANE:
+            err = _plane(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], bp,
+                         x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
+                         w.shape[0], w.shape[2], w.shape[3], w.shape[4],
+                         out.shape[2], out.shape[3], out.shape[4],
+                         sd, dd, dh, dw, pd, ph, pw, groups, n_threads)
+        else:
+            err = _rows(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], bp,
+                        x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
+                        w.shape[0], w.shape[2], w.shape[3], w.shape[4],
+                        out.shape[2], out.shape[3], out.shape[4],
+                        sd, sh, sw, dd, dh, dw, pd, ph, pw, groups, n_threads)
+    if err:
+        raise MemoryError("convolve: could not allocate the kernel's workspace")
