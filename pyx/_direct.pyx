@@ -20,12 +20,14 @@
 #        row, read in place, or from a per-thread zero-extended copy of the
 #        span for tiles that touch the padding. The path for long rows
 #        (signals, large images).
-# PLANE  units (n, o, od), stride 1 along H and W, small planes. Each input
-#        plane is copied once into a per-thread zero-padded buffer of width
-#        Wp, so the output plane, flattened with the same row pitch Wp, is a
-#        1-D correlation with KH*KW taps at offsets kh*dh*Wp + kw*dw; the
-#        (Wp - OW) junk columns are computed and dropped. No edge cases in the
-#        hot loop and no short rows: the path for CNN feature maps.
+# PLANE  units (n, o, od, band of output rows), stride 1 along H and W. The
+#        input rows a band reads are copied into a per-thread zero-padded
+#        buffer of row pitch Wp, so the band's outputs, flattened with the
+#        same pitch, are a 1-D correlation with KH*KW taps at offsets
+#        kh*dh*Wp + kw*dw; the (Wp - OW) junk columns are computed and
+#        dropped. No edge cases in the hot loop, no short rows, and all taps
+#        of a kernel plane accumulate in registers: the path for CNN feature
+#        maps (one band per plane) and for large images (bands sized for L2).
 #
 # A unit owns its outputs and sums its taps in a fixed order, so the result
 # is bitwise identical for any number of threads.
@@ -182,27 +184,30 @@ cdef int _plane(const numeric* x, const numeric* w, numeric* out, const numeric*
                 Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
                 Py_ssize_t sd, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
                 Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
-                Py_ssize_t groups, int n_threads) noexcept nogil:
-    # stride 1 along H and W (checked by the caller)
+                Py_ssize_t groups, Py_ssize_t BH, int n_threads) noexcept nogil:
+    # Stride 1 along H and W (checked by the caller). The output plane is
+    # cut into bands of BH rows so that a band's accumulator and padded input
+    # stay in L2; a small plane is a single band.
     cdef Py_ssize_t Cg = C // groups
     cdef Py_ssize_t Og = O // groups
     cdef Py_ssize_t Wp = OW + (KW - 1) * dw
-    cdef Py_ssize_t Hp = OH + (KH - 1) * dh
-    cdef Py_ssize_t nq = OH * Wp                       # flattened outputs
-    cdef Py_ssize_t nq_pad = ((nq + TW - 1) // TW) * TW
+    cdef Py_ssize_t Hb = BH + (KH - 1) * dh                # input rows of one band
+    cdef Py_ssize_t nq_pad = ((BH * Wp + TW - 1) // TW) * TW
     cdef Py_ssize_t max_off = (KH - 1) * dh * Wp + (KW - 1) * dw
     # the last tile reads up to nq_pad - 1 + max_off: zeroed slack covers it
     cdef Py_ssize_t plane_len = nq_pad + max_off + 1
-    if plane_len < Hp * Wp:
-        plane_len = Hp * Wp
+    if plane_len < Hb * Wp:
+        plane_len = Hb * Wp
     cdef Py_ssize_t per_thread = nq_pad + plane_len
-    cdef Py_ssize_t n_units = N * O * OD
-    cdef Py_ssize_t u, m, n, o, od, g, c, kd, idd, r, ih, q, oh
+    cdef Py_ssize_t n_bands = (OH + BH - 1) // BH
+    cdef Py_ssize_t n_units = N * O * OD * n_bands
+    cdef Py_ssize_t u, m, n, o, od, g, c, kd, idd, r, ih, q, oh, oh0, rows, nt
     cdef Py_ssize_t c_lo = pw if pw > 0 else 0           # first padded column holding data
     cdef Py_ssize_t iw0 = 0 if pw > 0 else -pw           # first input column used
     cdef Py_ssize_t ncopy = W - iw0
     if ncopy > Wp - c_lo:
         ncopy = Wp - c_lo
+    cdef const numeric* xplane
     cdef numeric* acc
     cdef numeric* plane
     cdef numeric* work = <numeric*> malloc(n_threads * per_thread * sizeof(numeric))
@@ -218,33 +223,42 @@ cdef int _plane(const numeric* x, const numeric* w, numeric* out, const numeric*
     with parallel(num_threads=n_threads):
         acc = work + omp_get_thread_num() * per_thread
         plane = acc + nq_pad
-        # Border cells of the padded plane are the same for every input plane:
-        # zero them once; each plane copy rewrites only the interior.
+        # Padding columns are the same for every band: zero them once; each
+        # copy rewrites only the data columns (rows outside the input: zeros).
         memset(plane, 0, plane_len * sizeof(numeric))
         for u in prange(n_units, schedule='static'):
-            od = u % OD
-            m = u // OD
+            m = u % n_bands
+            oh0 = m * BH
+            rows = OH - oh0
+            if rows > BH:
+                rows = BH
+            m = u // n_bands
+            od = m % OD
+            m = m // OD
             o = m % O
             n = m // O
             g = o // Og
-            memset(acc, 0, nq_pad * sizeof(numeric))
+            nt = (rows * Wp + TW - 1) // TW
+            memset(acc, 0, nt * TW * sizeof(numeric))
             for c in range(Cg):
                 for kd in range(KD):
                     idd = od * sd + kd * dd - pd
                     if idd < 0 or idd >= D:
                         continue
                     if ncopy > 0:
-                        for r in range(Hp):
-                            ih = r - ph
+                        xplane = x + ((n * C + g * Cg + c) * D + idd) * H * W + iw0
+                        for r in range(rows + (KH - 1) * dh):
+                            ih = oh0 + r - ph
                             if ih >= 0 and ih < H:
-                                memcpy(plane + r * Wp + c_lo,
-                                       x + (((n * C + g * Cg + c) * D + idd) * H + ih) * W + iw0,
+                                memcpy(plane + r * Wp + c_lo, xplane + ih * W,
                                        ncopy * sizeof(numeric))
-                    for q in range(nq_pad // TW):
+                            else:
+                                memset(plane + r * Wp + c_lo, 0, ncopy * sizeof(numeric))
+                    for q in range(nt):
                         _tile(acc + q * TW, plane + q * TW, off,
                               w + ((o * Cg + c) * KD + kd) * KH * KW, KH * KW)
-            for oh in range(OH):
-                _store(out + (((n * O + o) * OD + od) * OH + oh) * OW, acc + oh * Wp, OW,
+            for oh in range(rows):
+                _store(out + (((n * O + o) * OD + od) * OH + oh0 + oh) * OW, acc + oh * Wp, OW,
                        bias, o)
     free(work)
     free(off)
@@ -253,7 +267,8 @@ cdef int _plane(const numeric* x, const numeric* w, numeric* out, const numeric*
 
 def correlate(const numeric[:, :, :, :, ::1] x, const numeric[:, :, :, :, ::1] w,
               numeric[:, :, :, :, ::1] out, bias, tuple stride, tuple dilation,
-              tuple pad, Py_ssize_t groups, int n_threads, int path=0):
+              tuple pad, Py_ssize_t groups, int n_threads, int path=0,
+              Py_ssize_t band_rows=0):
     """Direct correlation on 5-D blocks; see the module comment. Trusts its inputs."""
     cdef const numeric[::1] b
     cdef const numeric* bp = NULL
@@ -274,7 +289,8 @@ def correlate(const numeric[:, :, :, :, ::1] x, const numeric[:, :, :, :, ::1] w
                          x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
                          w.shape[0], w.shape[2], w.shape[3], w.shape[4],
                          out.shape[2], out.shape[3], out.shape[4],
-                         sd, dd, dh, dw, pd, ph, pw, groups, n_threads)
+                         sd, dd, dh, dw, pd, ph, pw, groups,
+                         band_rows if band_rows > 0 else out.shape[3], n_threads)
         else:
             err = _rows(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], bp,
                         x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
