@@ -12,7 +12,9 @@ from ._threads import resolve_workers
 # plane accumulator and the padded input plane should stay in L2.
 PLANE_BYTES_MAX = 384 * 1024
 TW = 64
-ROWS, PLANE = 0, 1   # loop orders of pyx/_direct.pyx
+ROWS, PLANE, STACK = 0, 1, 2   # loop orders of pyx/_direct.pyx
+# The STACK order keeps every input plane of a group's band resident.
+STACK_BYTES_MAX = 512 * 1024
 
 
 def plane_workspace(band_rows, out_w, k_hw, dilation_hw):
@@ -25,38 +27,60 @@ def plane_workspace(band_rows, out_w, k_hw, dilation_hw):
     return nq_pad + max(nq_pad + max_off + 1, (band_rows + (KH - 1) * dh) * Wp)
 
 
-def choose_path(out_shape, w_shape, stride, dilation, itemsize, n_threads):
-    """(loop order, band rows): PLANE with the tallest band whose workspace fits
-    in L2 for stride-1 rows; ROWS for strided rows or rows too wide for a band."""
-    OH, OW = out_shape[3:]
-    if stride[1] != 1 or stride[2] != 1 or OW < 2:
-        return ROWS, 0
-    budget = PLANE_BYTES_MAX // itemsize
-    if plane_workspace(OH, OW, w_shape[3:], dilation[1:]) <= budget:
-        bh = OH
-    else:
-        lo, hi = 0, OH          # largest band that fits (workspace grows with rows)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if plane_workspace(mid, OW, w_shape[3:], dilation[1:]) <= budget:
-                lo = mid
-            else:
-                hi = mid - 1
-        bh = lo
-        if bh < 4:
-            return ROWS, 0
-    # enough units to share among threads
-    units = out_shape[0] * out_shape[1] * out_shape[2]
+def _largest(fits, hi):
+    """Largest n in [0, hi] with fits(n) (fits is monotone decreasing)."""
+    lo = 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _split_for_threads(bh, OH, units, n_threads):
     while units * -(-OH // bh) < 2 * n_threads and bh > 8:
         bh = -(-bh // 2)
-    return PLANE, bh
+    return bh
+
+
+def choose_path(out_shape, w_shape, stride, dilation, itemsize, n_threads, groups):
+    """(loop order, band rows, output channels per unit) for pyx/_direct.pyx.
+
+    Stride-1 rows: STACK when the band of every input plane of a group fits
+    in L2 (all taps of a tile summed in registers), else PLANE with the
+    tallest band that fits; strided rows or rows too wide for a band: ROWS.
+    """
+    N, O, OD, OH, OW = out_shape
+    Cg, KD, KH, KW = w_shape[1:]
+    dh, dw = dilation[1:]
+    if stride[1] != 1 or stride[2] != 1 or OW < 2:
+        return ROWS, 0, 1
+    Wp = OW + (KW - 1) * dw
+    stack = lambda bh: (Cg * KD * (bh + (KH - 1) * dh) * Wp + 2 * TW + KW * dw) * itemsize \
+        <= STACK_BYTES_MAX
+    bh = _largest(stack, OH) if Cg * KD > 1 else 0   # one plane: PLANE is as good
+    if bh >= min(OH, 4) and bh > 0:
+        bh = _split_for_threads(bh, OH, N * groups * OD, n_threads)
+        Og = O // groups
+        ob = Og
+        while N * groups * OD * -(-OH // bh) * -(-Og // ob) < 4 * n_threads and ob > 1:
+            ob = -(-ob // 2)
+        return STACK, bh, ob
+    budget = PLANE_BYTES_MAX // itemsize
+    bh = _largest(lambda b: plane_workspace(b, OW, (KH, KW), (dh, dw)) <= budget, OH)
+    if bh < min(OH, 4):
+        return ROWS, 0, 1
+    return PLANE, _split_for_threads(bh, OH, N * O * OD, n_threads), 1
 
 
 def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers):
     """out[...] = direct correlation of the 5-D blocks (see pyx/_direct.pyx)."""
     macs = out.size * w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
     n_threads = resolve_workers(workers, macs)
-    path, band = choose_path(out.shape, w.shape, stride, dilation, x.itemsize, n_threads)
+    path, band, ob = choose_path(out.shape, w.shape, stride, dilation, x.itemsize, n_threads,
+                                 groups)
     _direct.correlate(x, w, out, bias, tuple(stride), tuple(dilation), tuple(pad),
-                      groups, n_threads, path, band)
+                      groups, n_threads, path, band, ob)
     return out

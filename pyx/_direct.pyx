@@ -44,6 +44,12 @@ cdef extern from "_microkernels.h" nogil:
                      const float* w, Py_ssize_t ntaps)
     void cv_tile_f64(double* acc, const double* src, const Py_ssize_t* off,
                      const double* w, Py_ssize_t ntaps)
+    void cv_tile4_f32(float* acc, const float* src, const Py_ssize_t* off,
+                      const float* w0, const float* w1, const float* w2, const float* w3,
+                      Py_ssize_t ntaps)
+    void cv_tile4_f64(double* acc, const double* src, const Py_ssize_t* off,
+                      const double* w0, const double* w1, const double* w2, const double* w3,
+                      Py_ssize_t ntaps)
 
 cdef enum:
     TW = 64   # outputs per tile
@@ -51,6 +57,7 @@ cdef enum:
 cdef enum:
     ROWS = 0
     PLANE = 1
+    STACK = 2
 
 
 cdef inline void _tile(numeric* acc, const numeric* src, const Py_ssize_t* off,
@@ -70,6 +77,53 @@ cdef inline void _tile(numeric* acc, const numeric* src, const Py_ssize_t* off,
             wt = w[t]
             for i in range(TW):
                 acc[i] = acc[i] + wt * s[i]
+
+
+cdef inline Py_ssize_t _tile4_width(numeric* dummy) noexcept nogil:
+    """Outputs per channel of the 4-channel tile (2 vectors)."""
+    if numeric is double:
+        return 8
+    return 16
+
+
+cdef inline void _tile4(numeric* acc, const numeric* src, const Py_ssize_t* off,
+                        const numeric** ws, Py_ssize_t ntaps) noexcept nogil:
+    """acc[j * T4 + i] = sum_t ws[j][t] * src[off[t] + i], 4 channels j, T4 outputs i."""
+    cdef Py_ssize_t t, i, j
+    cdef const numeric* s
+    cdef Py_ssize_t T4 = _tile4_width(acc)
+    if numeric is float:
+        cv_tile4_f32(acc, src, off, ws[0], ws[1], ws[2], ws[3], ntaps)
+    elif numeric is double:
+        cv_tile4_f64(acc, src, off, ws[0], ws[1], ws[2], ws[3], ntaps)
+    else:
+        for i in range(4 * T4):
+            acc[i] = 0
+        for t in range(ntaps):
+            s = src + off[t]
+            for j in range(4):
+                for i in range(T4):
+                    acc[j * T4 + i] = acc[j * T4 + i] + ws[j][t] * s[i]
+
+
+cdef inline void _scatter(numeric* oplane, const numeric* acc, Py_ssize_t f, Py_ssize_t f_end,
+                          Py_ssize_t Wp, Py_ssize_t OW, const numeric* bias,
+                          Py_ssize_t o) noexcept nogil:
+    """Store flattened outputs [f, f_end) (row pitch Wp) into a plane of row
+    pitch OW, dropping the junk columns ow >= OW."""
+    cdef Py_ssize_t f0 = f, oh, ow, seg, cnt
+    while f < f_end:
+        oh = f // Wp
+        ow = f - oh * Wp
+        seg = (oh + 1) * Wp
+        if seg > f_end:
+            seg = f_end
+        if ow < OW:
+            cnt = OW - ow
+            if cnt > seg - f:
+                cnt = seg - f
+            _store(oplane + oh * OW + ow, acc + (f - f0), cnt, bias, o)
+        f = seg
 
 
 cdef inline void _tile_strided(numeric* acc, const numeric* src, const Py_ssize_t* off,
@@ -265,10 +319,118 @@ cdef int _plane(const numeric* x, const numeric* w, numeric* out, const numeric*
     return 0
 
 
+cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric* bias,
+                Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                Py_ssize_t O, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+                Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+                Py_ssize_t sd, Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                Py_ssize_t groups, Py_ssize_t BH, Py_ssize_t OB, int n_threads) noexcept nogil:
+    # STACK: PLANE with every input plane of a group copied at once, so that
+    # one micro-kernel call sums all Cg*KD*KH*KW taps of a tile in registers
+    # (no accumulator traffic, one copy serves OB output channels). The tap
+    # order (c, kd, kh, kw) is the weight's memory order.
+    cdef Py_ssize_t Cg = C // groups
+    cdef Py_ssize_t Og = O // groups
+    cdef Py_ssize_t Wp = OW + (KW - 1) * dw
+    cdef Py_ssize_t Hb = BH + (KH - 1) * dh
+    cdef Py_ssize_t PL = Hb * Wp                           # one padded plane
+    cdef Py_ssize_t NP = Cg * KD                           # planes per unit
+    cdef Py_ssize_t ntaps = NP * KH * KW
+    cdef Py_ssize_t stack_len = NP * PL + TW + (KW - 1) * dw + 1
+    cdef Py_ssize_t per_thread = TW + stack_len
+    cdef Py_ssize_t n_bands = (OH + BH - 1) // BH
+    cdef Py_ssize_t n_ob = (Og + OB - 1) // OB
+    cdef Py_ssize_t n_units = N * groups * OD * n_bands * n_ob
+    cdef Py_ssize_t u, m, n, g, od, ob, o, o_end, c, kd, idd, r, ih, q, oh0, rows, nt, t
+    cdef Py_ssize_t f_end, nq, j, T4
+    cdef const numeric** ws
+    cdef Py_ssize_t c_lo = pw if pw > 0 else 0
+    cdef Py_ssize_t iw0 = 0 if pw > 0 else -pw
+    cdef Py_ssize_t ncopy = W - iw0
+    if ncopy > Wp - c_lo:
+        ncopy = Wp - c_lo
+    cdef const numeric* xplane
+    cdef numeric* acc
+    cdef numeric* stk
+    cdef numeric* plane
+    cdef numeric* work = <numeric*> malloc(n_threads * per_thread * sizeof(numeric))
+    # per-thread weight pointers of a channel quad (a C array declared here would be shared)
+    cdef const numeric** wsbuf = <const numeric**> malloc(4 * n_threads * sizeof(void*))
+    cdef Py_ssize_t* off = <Py_ssize_t*> malloc(ntaps * sizeof(Py_ssize_t))
+    if work == NULL or off == NULL or wsbuf == NULL:
+        free(work)
+        free(off)
+        free(wsbuf)
+        return -1
+    for t in range(NP):
+        for r in range(KH):
+            for q in range(KW):
+                off[(t * KH + r) * KW + q] = t * PL + r * dh * Wp + q * dw
+
+    with parallel(num_threads=n_threads):
+        acc = work + omp_get_thread_num() * per_thread
+        stk = acc + TW
+        ws = wsbuf + 4 * omp_get_thread_num()
+        memset(stk, 0, stack_len * sizeof(numeric))
+        for u in prange(n_units, schedule='static'):
+            ob = u % n_ob
+            m = u // n_ob
+            oh0 = (m % n_bands) * BH
+            m = m // n_bands
+            od = m % OD
+            m = m // OD
+            g = m % groups
+            n = m // groups
+            rows = OH - oh0
+            if rows > BH:
+                rows = BH
+            # copy the band of every input plane of the group (zeros outside)
+            for c in range(Cg):
+                for kd in range(KD):
+                    plane = stk + (c * KD + kd) * PL
+                    idd = od * sd + kd * dd - pd
+                    if ncopy <= 0:
+                        continue
+                    xplane = x + ((n * C + g * Cg + c) * D + idd) * H * W + iw0
+                    for r in range(rows + (KH - 1) * dh):
+                        ih = oh0 + r - ph
+                        if idd >= 0 and idd < D and ih >= 0 and ih < H:
+                            memcpy(plane + r * Wp + c_lo, xplane + ih * W,
+                                   ncopy * sizeof(numeric))
+                        else:
+                            memset(plane + r * Wp + c_lo, 0, ncopy * sizeof(numeric))
+            T4 = _tile4_width(acc)
+            nt = (rows * Wp + T4 - 1) // T4
+            o_end = (ob + 1) * OB
+            if o_end > Og:
+                o_end = Og
+            o_end = g * Og + o_end
+            for o in range(g * Og + ob * OB, o_end, 4):
+                nq = o_end - o
+                if nq > 4:
+                    nq = 4
+                for j in range(4):
+                    # missing channels of a last partial quad repeat one (discarded)
+                    ws[j] = w + (o + (j if j < nq else nq - 1)) * ntaps
+                for q in range(nt):
+                    _tile4(acc, stk + q * T4, off, ws, ntaps)
+                    f_end = (q + 1) * T4
+                    if f_end > rows * Wp:
+                        f_end = rows * Wp
+                    for j in range(nq):
+                        _scatter(out + (((n * O + o + j) * OD + od) * OH + oh0) * OW,
+                                 acc + j * T4, q * T4, f_end, Wp, OW, bias, o + j)
+    free(wsbuf)
+    free(work)
+    free(off)
+    return 0
+
+
 def correlate(const numeric[:, :, :, :, ::1] x, const numeric[:, :, :, :, ::1] w,
               numeric[:, :, :, :, ::1] out, bias, tuple stride, tuple dilation,
               tuple pad, Py_ssize_t groups, int n_threads, int path=0,
-              Py_ssize_t band_rows=0):
+              Py_ssize_t band_rows=0, Py_ssize_t out_block=1):
     """Direct correlation on 5-D blocks; see the module comment. Trusts its inputs."""
     cdef const numeric[::1] b
     cdef const numeric* bp = NULL
@@ -281,16 +443,24 @@ def correlate(const numeric[:, :, :, :, ::1] x, const numeric[:, :, :, :, ::1] w
     if bias is not None:
         b = bias
         bp = &b[0]
-    if path == PLANE and (sh != 1 or sw != 1):
-        raise ValueError("PLANE path needs stride 1 along H and W")
+    if path != ROWS and (sh != 1 or sw != 1):
+        raise ValueError("PLANE and STACK paths need stride 1 along H and W")
+    if band_rows <= 0:
+        band_rows = out.shape[3]
     with nogil:
-        if path == PLANE:
+        if path == STACK:
+            err = _stack(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], bp,
+                         x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
+                         w.shape[0], w.shape[2], w.shape[3], w.shape[4],
+                         out.shape[2], out.shape[3], out.shape[4],
+                         sd, dd, dh, dw, pd, ph, pw, groups, band_rows, out_block, n_threads)
+        elif path == PLANE:
             err = _plane(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], bp,
                          x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
                          w.shape[0], w.shape[2], w.shape[3], w.shape[4],
                          out.shape[2], out.shape[3], out.shape[4],
                          sd, dd, dh, dw, pd, ph, pw, groups,
-                         band_rows if band_rows > 0 else out.shape[3], n_threads)
+                         band_rows, n_threads)
         else:
             err = _rows(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], bp,
                         x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
