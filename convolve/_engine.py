@@ -75,10 +75,60 @@ def choose_path(out_shape, w_shape, stride, dilation, itemsize, n_threads, group
     return PLANE, _split_for_threads(bh, OH, N * O * OD, n_threads), 1
 
 
+def space_to_depth(x, w, out_hw, stride, dilation, pad):
+    """Rewrite a correlation strided along H and W as a stride-1 one (polyphase).
+
+    With ``t = k * dilation = a * stride + p``, output ``oh`` reads input row
+    ``oh * s + t - pad = (oh + a) * s + p - pad``: phase ``p`` of the padded
+    input at offset ``a``. So the input is split into its ``sh * sw`` phases as
+    extra channels (``x2[n, c*sh*sw + p*sw + q] = xpad[n, c, p::sh, q::sw]``)
+    and each tap moves to phase ``(p, q)``, offset ``(a, b)`` of a kernel of
+    ``ceil(((k - 1) * dilation + 1) / s)`` taps per axis (zeros where no tap
+    lands). The result is exactly the strided output, computed by the
+    stride-1 loop orders, whose inner loops are contiguous.
+
+    Returns (x2, w2, stride, dilation, pad) for :func:`correlate5`.
+    """
+    N, C, D, H, W = x.shape
+    O, Cg, KD, KH, KW = w.shape
+    (sh, sw), (dh, dw), (ph, pw) = stride[1:], dilation[1:], pad[1:]
+    OH, OW = out_hw
+    KH2, KW2 = -(-((KH - 1) * dh + 1) // sh), -(-((KW - 1) * dw + 1) // sw)
+    Hs, Ws = OH + KH2 - 1, OW + KW2 - 1
+    x2 = np.zeros((N, C, sh, sw, D, Hs, Ws), dtype=x.dtype)
+
+    def span(p, s, P, n, m):
+        lo = max(0, -(-(P - p) // s))
+        hi = min(m, -(-(n + P - p) // s))
+        return lo, hi, lo * s + p - P
+
+    for p in range(sh):
+        i_lo, i_hi, ih = span(p, sh, ph, H, Hs)
+        if i_hi <= i_lo:
+            continue
+        for q in range(sw):
+            j_lo, j_hi, iw = span(q, sw, pw, W, Ws)
+            if j_hi <= j_lo:
+                continue
+            x2[:, :, p, q, :, i_lo:i_hi, j_lo:j_hi] = \
+                x[:, :, :, ih:ih + (i_hi - i_lo - 1) * sh + 1:sh, iw:iw + (j_hi - j_lo - 1) * sw + 1:sw]
+    w2 = np.zeros((O, Cg, sh, sw, KD, KH2, KW2), dtype=w.dtype)
+    for kh in range(KH):
+        a, p = divmod(kh * dh, sh)
+        for kw in range(KW):
+            b, q = divmod(kw * dw, sw)
+            w2[:, :, p, q, :, a, b] = w[:, :, :, kh, kw]
+    return (x2.reshape(N, C * sh * sw, D, Hs, Ws), w2.reshape(O, Cg * sh * sw, KD, KH2, KW2),
+            (stride[0], 1, 1), (dilation[0], 1, 1), (pad[0], 0, 0))
+
+
 def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers):
     """out[...] = direct correlation of the 5-D blocks (see pyx/_direct.pyx)."""
     macs = out.size * w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
     n_threads = resolve_workers(workers, macs)
+    if (stride[1] > 1 or stride[2] > 1) and out.size:
+        x, w, stride, dilation, pad = space_to_depth(x, w, out.shape[3:], stride, dilation,
+                                                     pad)
     path, band, ob = choose_path(out.shape, w.shape, stride, dilation, x.itemsize, n_threads,
                                  groups)
     _direct.correlate(x, w, out, bias, tuple(stride), tuple(dilation), tuple(pad),

@@ -135,6 +135,13 @@ def _corr_window(x, w, pad, out_sp, batch, workers):
     return out.reshape(B + tuple(out_sp))
 
 
+def _direct_cost(sa, sb):
+    """Multiply-adds of the full convolution with `sa` as data and `sb` as taps,
+    counting the padded row length the direct kernel runs over."""
+    full = [i + j - 1 for i, j in zip(sa, sb)]
+    return math.prod(full[:-1]) * (full[-1] + sb[-1] - 1) * math.prod(sb)
+
+
 def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
                  correlate=False, same_start=lambda k: (k - 1) // 2):
     """True convolution (or correlation) along `axes`, with SciPy's semantics."""
@@ -176,8 +183,10 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
                              "other in every dimension")
         start, length = [j - 1 for j in sb], [i - j + 1 for i, j in zip(sa, sb)]
     elif mode == "full":
-        if fill_zero and math.prod(sb) > math.prod(sa):
-            a, b, sa, sb = b, a, sb, sa   # convolution commutes: fewer taps
+        # convolution commutes: take as taps the operand that costs less work
+        # (rows x padded row length x taps, as the direct kernel computes it)
+        if fill_zero and _direct_cost(sb, sa) < _direct_cost(sa, sb):
+            a, b, sa, sb = b, a, sb, sa
         start, length = [0] * len(sa), [i + j - 1 for i, j in zip(sa, sb)]
     else:
         start, length = [same_start(j) for j in sb], list(sa)
