@@ -122,8 +122,33 @@ def space_to_depth(x, w, out_hw, stride, dilation, pad):
             (stride[0], 1, 1), (dilation[0], 1, 1), (pad[0], 0, 0))
 
 
+def _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers):
+    """Complex correlation as one real correlation with twice the channels:
+    input channel (c, re|im), output channel (o, re|im) and the 2x2 real
+    weight block [[wr, -wi], [wi, wr]] per (o, c). The real kernels are
+    vectorized; C complex arithmetic is not."""
+    real = x.real.dtype
+    N, C = x.shape[:2]
+    O, Cg = w.shape[:2]
+    x2 = np.empty((N, C, 2) + x.shape[2:], real)
+    x2[:, :, 0], x2[:, :, 1] = x.real, x.imag
+    w2 = np.empty((O, 2, Cg, 2) + w.shape[2:], real)
+    w2[:, 0, :, 0], w2[:, 0, :, 1] = w.real, -w.imag
+    w2[:, 1, :, 0], w2[:, 1, :, 1] = w.imag, w.real
+    r = np.empty((N, O, 2) + out.shape[2:], real)
+    correlate5(x2.reshape((N, 2 * C) + x.shape[2:]), w2.reshape((2 * O, 2 * Cg) + w.shape[2:]),
+               r.reshape((N, 2 * O) + out.shape[2:]), None, stride, dilation, pad, groups,
+               workers)
+    out.real[...], out.imag[...] = r[:, :, 0], r[:, :, 1]
+    if bias is not None:
+        out += bias.reshape((1, O) + (1,) * (out.ndim - 2))
+    return out
+
+
 def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers):
     """out[...] = direct correlation of the 5-D blocks (see pyx/_direct.pyx)."""
+    if x.dtype.kind == "c":
+        return _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers)
     macs = out.size * w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
     n_threads = resolve_workers(workers, macs)
     if (stride[1] > 1 or stride[2] > 1) and out.size:

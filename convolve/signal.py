@@ -52,6 +52,19 @@ def _dtypes(in1, in2):
                     f"complex64/complex128 arrays")
 
 
+def _exact_in_float64(a, b):
+    """True when integer convolution of `a` and `b` is exact in float64: every
+    partial sum is bounded by max|a| * sum|b| < 2**53, so no rounding ever
+    happens (vectorized float kernels then give the exact integers)."""
+    if a.dtype == np.uint64 or b.dtype == np.uint64:
+        return False   # values up to 2**64 do not fit a float64 mantissa
+    amax = int(np.abs(a.astype(np.int64, copy=False)).max(initial=0)) if a.size else 0
+    bsum = int(np.abs(b.astype(np.int64, copy=False)).sum(dtype=np.float64)) if b.size else 0
+    bmax = int(np.abs(b.astype(np.int64, copy=False)).max(initial=0)) if b.size else 0
+    asum = int(np.abs(a.astype(np.int64, copy=False)).sum(dtype=np.float64)) if a.size else 0
+    return min(amax * bsum, bmax * asum) < 2**52
+
+
 def _as_compute(a, cdt):
     if cdt == np.uint64:
         return a.astype(np.int64, copy=False).view(np.uint64) if a.dtype != np.uint64 else a
@@ -204,12 +217,17 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
             kw = {"constant_values": fillvalue} if pad_mode == "constant" else {}
             a = np.pad(a, [(0, 0)] * nb + list(zip(lo, hi)), mode=pad_mode, **kw)
             pad = [p - q for p, q in zip(pad, lo)]
+        if cdt == np.uint64 and _exact_in_float64(a, b):
+            cdt = np.dtype(np.float64)
         x = _as_compute(a, cdt)
         w = _as_compute(b[(Ellipsis,) + (slice(None, None, -1),) * len(sb)], cdt)
         batch = (B, math.prod(a.shape[:nb]) > 1, math.prod(b.shape[:nb]) > 1)
         res = _corr_window(x, w, pad, length, batch, workers)
         if cdt == np.uint64:
             res = res.view(np.int64)
+        elif rdt.kind in "biu":
+            # every partial sum was an integer below 2**53: exact; back to int64
+            res = res.astype(np.int64)
     res = res.astype(rdt, copy=False) if res.dtype != rdt else res
     return np.moveaxis(res, range(nb, in1.ndim), axes)
 
@@ -235,23 +253,27 @@ def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers):
     return np.ascontiguousarray(full[win])
 
 
-# Provisional cost model for method='auto' (calibrated on the development
-# machine: direct ~ 0.04 ns per multiply-add per thread for float kernels;
-# pocketfft ~ 1.5 ns per n*log2(n) element operation, three transforms).
-_DIRECT_NS_PER_MAC = 0.04
-_FFT_NS_PER_NLOGN = 1.5
+# Provisional cost model for method='auto', fitted on the development machine
+# (AMD EPYC Zen 3, 2 cores) over 1-D/2-D/3-D shapes: the direct kernel's
+# nanoseconds per multiply-add per thread, and scipy.fft's nanoseconds per
+# N*log2(N) of the padded transform size, by compute dtype. To be replaced by
+# the calibrated dispatcher of the native FFT engine.
+_DIRECT_NS_PER_MAC = {"f4": 0.045, "f8": 0.09, "c8": 0.27, "c16": 0.54}
+_FFT_NS_PER_NLOGN = {"f4": 1.2, "f8": 2.0, "c8": 2.5, "c16": 4.0}
 
 
 def _choose(rdt, a_shape, b_shape, nb, length, workers):
     if rdt.kind in "biu":
         return "direct"   # exact; the FFT path would round through floats
+    key = rdt.kind + str(max(rdt.itemsize, 4))
     taps = math.prod(b_shape[nb:])
     batch = math.prod(np.broadcast_shapes(a_shape[:nb], b_shape[:nb]))
-    direct_ns = batch * math.prod(length) * taps * _DIRECT_NS_PER_MAC / resolve_workers(workers)
+    direct_ns = batch * math.prod(length) * taps * _DIRECT_NS_PER_MAC[key] \
+        / resolve_workers(workers)
     import scipy.fft
     fft_len = math.prod(scipy.fft.next_fast_len(i + j - 1, True)
                         for i, j in zip(a_shape[nb:], b_shape[nb:]))
-    fft_ns = 3 * batch * fft_len * max(1.0, math.log2(fft_len)) * _FFT_NS_PER_NLOGN
+    fft_ns = batch * fft_len * max(1.0, math.log2(fft_len)) * _FFT_NS_PER_NLOGN[key]
     return "direct" if direct_ns <= fft_ns else "fft"
 
 
@@ -607,10 +629,10 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
     Notes
     -----
     Integer inputs always choose ``'direct'`` (exact). Otherwise a cost model
-    compares ``batch * outputs * taps * 0.04 ns / threads`` against
-    ``3 * batch * N log2 N * 1.5 ns`` for the padded FFT size ``N``; the
-    constants were fitted on the development machine and will be replaced by
-    a calibrated model with the native FFT engine.
+    compares ``batch * outputs * taps * c_direct / threads`` against
+    ``batch * N log2 N * c_fft`` for the padded FFT size ``N``, with
+    per-dtype constants fitted on the development machine (float32:
+    0.045 ns and 1.2 ns); a calibrated model comes with the native FFT engine.
 
     Examples
     --------

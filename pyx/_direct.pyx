@@ -413,6 +413,17 @@ cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric*
                 for j in range(4):
                     # missing channels of a last partial quad repeat one (discarded)
                     ws[j] = w + (o + (j if j < nq else nq - 1)) * ntaps
+                if nq == 1:
+                    # a lone channel: the 1-channel tile, 4x wider, wastes nothing
+                    for q in range((rows * Wp + TW - 1) // TW):
+                        memset(acc, 0, TW * sizeof(numeric))
+                        _tile(acc, stk + q * TW, off, ws[0], ntaps)
+                        f_end = (q + 1) * TW
+                        if f_end > rows * Wp:
+                            f_end = rows * Wp
+                        _scatter(out + (((n * O + o) * OD + od) * OH + oh0) * OW,
+                                 acc, q * TW, f_end, Wp, OW, bias, o)
+                    continue
                 for q in range(nt):
                     _tile4(acc, stk + q * T4, off, ws, ntaps)
                     f_end = (q + 1) * T4
