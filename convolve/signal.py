@@ -13,6 +13,7 @@ overlap-add tiling is planned.
 """
 import math
 import numbers
+import operator
 import time
 
 import numpy as np
@@ -82,9 +83,14 @@ def _norm_axes(axes, ndim):
     if isinstance(axes, (numbers.Integral, np.integer)):
         axes = [axes]
     out = []
+    axes = list(axes)
+    if not axes:
+        raise ValueError("when provided, axes cannot be empty")
     for ax in axes:
-        if isinstance(ax, bool) or not isinstance(ax, (numbers.Integral, np.integer)):
-            raise TypeError(f"axes must be integers, got {ax!r}")
+        try:
+            ax = operator.index(ax)
+        except TypeError:
+            raise ValueError(f"axes must be integers, got {ax!r}") from None
         if not -ndim <= ax < ndim:
             raise ValueError(f"axes: axis {ax} is out of bounds for {ndim} dimensions")
         out.append(int(ax) % ndim)
@@ -148,6 +154,29 @@ def _corr_window(x, w, pad, out_sp, batch, workers):
     return out.reshape(B + tuple(out_sp))
 
 
+def _empty_result(in1, in2, mode, axes, rdt):
+    """Zeros (empty sums) of the shape the mode gives, when an input is empty:
+    'same' has in1's shape; 'valid' keeps the size rule; 'full' has extent
+    n1 + n2 - 1, or 0 along an axis where an input is empty."""
+    s1 = [in1.shape[i] for i in axes]
+    s2 = [in2.shape[i] for i in axes]
+    if mode == "same":
+        ext = s1
+    elif mode == "valid":
+        if not (all(i >= j for i, j in zip(s1, s2)) or all(j >= i for i, j in zip(s1, s2))):
+            raise ValueError("For 'valid' mode, one must be at least as large as the "
+                             "other in every dimension")
+        ext = [abs(i - j) + 1 for i, j in zip(s1, s2)]
+    else:
+        ext = [0 if 0 in (i, j) else i + j - 1 for i, j in zip(s1, s2)]
+    batch = [np.broadcast_shapes((in1.shape[i],), (in2.shape[i],))[0]
+             if i not in axes else None for i in range(in1.ndim)]
+    shape = list(batch)
+    for ax, e in zip(axes, ext):
+        shape[ax] = e
+    return np.zeros(shape, dtype=rdt)
+
+
 def _direct_cost(sa, sb):
     """Multiply-adds of the full convolution with `sa` as data and `sb` as taps,
     counting the padded row length the direct kernel runs over."""
@@ -156,11 +185,15 @@ def _direct_cost(sa, sb):
 
 
 def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
-                 correlate=False, same_start=lambda k: (k - 1) // 2):
-    """True convolution (or correlation) along `axes`, with SciPy's semantics."""
+                 correlate=False, same_start=lambda k: (k - 1) // 2, fft_dtypes=False):
+    """True convolution (or correlation) along `axes`, with SciPy's semantics.
+
+    ``fft_dtypes``: the dtypes of scipy.signal.fftconvolve (integers give
+    unrounded floats; empty inputs give ``array([])``) instead of convolve's.
+    """
     in1, in2 = np.asarray(in1), np.asarray(in2)
     _check_mode(mode)
-    if method not in ("auto", "direct", "fft"):
+    if method not in ("auto", "direct", "fft", "oa"):
         raise ValueError("Acceptable method flags are 'auto', 'direct', or 'fft'.")
     pad_mode = _check_boundary(boundary)
     if in1.ndim == in2.ndim == 0:
@@ -170,7 +203,7 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
     rdt, cdt = _dtypes(in1, in2)
     axes = _norm_axes(axes, in1.ndim)
     if in1.size == 0 or in2.size == 0:
-        return np.array([], dtype=rdt)
+        return np.array([]) if fft_dtypes else _empty_result(in1, in2, mode, axes, rdt)
     if correlate:
         in2 = in2[tuple(slice(None, None, -1) if i in axes else slice(None)
                         for i in range(in2.ndim))].conj()
@@ -206,8 +239,11 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
 
     if method == "auto":
         method = _choose(rdt, a.shape, b.shape, nb, length, workers)
-    if method == "fft":
-        res = _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers)
+    if method in ("fft", "oa"):
+        res = _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers,
+                          overlap_add=method == "oa", round_ints=not fft_dtypes)
+        if fft_dtypes:
+            return np.moveaxis(res, range(nb, in1.ndim), axes)
     else:
         # out[j] = sum_t a[j - t] b[t] = sum_u a[j - (K-1) + u] flip(b)[u]
         pad = [j - 1 - s for j, s in zip(sb, start)]
@@ -232,7 +268,8 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
     return np.moveaxis(res, range(nb, in1.ndim), axes)
 
 
-def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers):
+def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_add=False,
+                round_ints=True):
     import scipy.fft
     import scipy.signal
     sa, sb = a.shape[nb:], b.shape[nb:]
@@ -244,9 +281,10 @@ def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers):
         start = [s + q for s, q in zip(start, lo)]
     axes = list(range(nb, a.ndim))
     with scipy.fft.set_workers(resolve_workers(workers)):
-        full = scipy.signal.fftconvolve(a, b, mode="full", axes=axes)
+        fn = scipy.signal.oaconvolve if overlap_add else scipy.signal.fftconvolve
+        full = fn(a, b, mode="full", axes=axes)
     rt = np.result_type(a, b)
-    if rt.kind in "biu":
+    if rt.kind in "biu" and round_ints:
         full = np.around(full.real if np.iscomplexobj(full) else full)
     win = tuple(slice(None) for _ in range(nb)) + tuple(
         slice(s, s + n) for s, n in zip(start, length))
@@ -406,9 +444,18 @@ def _check_fillvalue(fillvalue, in1, in2):
     fv = np.asarray(fillvalue)
     if fv.size != 1:
         raise ValueError("fillvalue must be scalar")
-    if fv.dtype.kind == "c" and np.result_type(in1, in2).kind != "c" and fv.imag != 0:
-        raise ValueError("fillvalue is complex but the inputs are real")
-    return fv.item()
+    rdt = np.result_type(in1, in2)
+    if fv.dtype.kind == "c" and rdt.kind != "c":
+        raise ValueError("fillvalue must be real when the inputs are real, got "
+                         f"{fillvalue!r}")
+    v = fv.item()
+    if rdt.kind in "iu":
+        # as SciPy: truncated to the integer type, but never wrapped around
+        info = np.iinfo(rdt)
+        if not np.isfinite(v) or not info.min <= int(v) <= info.max:
+            raise ValueError(f"could not cast fillvalue={fillvalue!r} to the output type {rdt}")
+        v = int(v)
+    return v
 
 
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, workers=None,
@@ -515,17 +562,13 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, workers=
                                 correlate=True, same_start=lambda k: k // 2), out)
 
 
-def _scipy_fft_call(fn, in1, in2, mode, axes, workers):
-    import scipy.fft
-    with scipy.fft.set_workers(resolve_workers(workers)):
-        return fn(in1, in2, mode=mode, axes=axes)
-
-
 def fftconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     """Convolve two N-dimensional arrays using FFTs (as :func:`scipy.signal.fftconvolve`).
 
     The transforms currently run through :func:`scipy.signal.fftconvolve`
-    (pocketfft) with `workers` threads; float32 input gives float32 output.
+    (pocketfft) with `workers` threads, on the full output, then the mode's
+    window is taken as :func:`convolve` does (so batch axes broadcast in
+    every mode); float32 input gives float32 output.
 
     Parameters
     ----------
@@ -558,15 +601,15 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     >>> np.round(signal.fftconvolve([1.0, 2.0, 3.0], [0.0, 1.0, 0.5]), 12)
     array([0. , 1. , 2.5, 4. , 1.5])
     """
-    import scipy.signal
-    return _scipy_fft_call(scipy.signal.fftconvolve, in1, in2, mode, axes, workers)
+    return _convolve_nd(in1, in2, mode, axes, "fill", 0, workers, "fft", fft_dtypes=True)
 
 
 def oaconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     """Convolve two N-dimensional arrays by overlap-add (as :func:`scipy.signal.oaconvolve`).
 
     The computation currently runs through :func:`scipy.signal.oaconvolve`
-    with `workers` threads for its transforms.
+    (full output, then the mode's window as :func:`convolve` takes it) with
+    `workers` threads for its transforms.
 
     Parameters
     ----------
@@ -599,8 +642,7 @@ def oaconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     >>> np.round(signal.oaconvolve(np.ones(6), np.ones(2)), 12)
     array([1., 2., 2., 2., 2., 2., 1.])
     """
-    import scipy.signal
-    return _scipy_fft_call(scipy.signal.oaconvolve, in1, in2, mode, axes, workers)
+    return _convolve_nd(in1, in2, mode, axes, "fill", 0, workers, "oa", fft_dtypes=True)
 
 
 def choose_conv_method(in1, in2, mode="full", measure=False):
