@@ -60,7 +60,7 @@ def choose_path(out_shape, w_shape, stride, dilation, itemsize, n_threads, group
     Wp = OW + (KW - 1) * dw
     stack = lambda bh: (Cg * KD * (bh + (KH - 1) * dh) * Wp + 2 * TW + KW * dw) * itemsize \
         <= STACK_BYTES_MAX
-    bh = _largest(stack, OH) if Cg * KD > 1 else 0   # one plane: PLANE is as good
+    bh = _largest(stack, OH)
     if bh >= min(OH, 4) and bh > 0:
         bh = _split_for_threads(bh, OH, N * groups * OD, n_threads)
         Og = O // groups
