@@ -41,9 +41,9 @@ from _openmp cimport omp_get_thread_num
 
 cdef extern from "_microkernels.h" nogil:
     void cv_tile_f32(float* acc, const float* src, const Py_ssize_t* off,
-                     const float* w, Py_ssize_t ntaps)
+                     const float* w, Py_ssize_t ntaps, int from_zero)
     void cv_tile_f64(double* acc, const double* src, const Py_ssize_t* off,
-                     const double* w, Py_ssize_t ntaps)
+                     const double* w, Py_ssize_t ntaps, int from_zero)
     void cv_tile4_f32(float* acc, const float* src, const Py_ssize_t* off,
                       const float* w0, const float* w1, const float* w2, const float* w3,
                       Py_ssize_t ntaps)
@@ -61,17 +61,19 @@ cdef enum:
 
 
 cdef inline void _tile(numeric* acc, const numeric* src, const Py_ssize_t* off,
-                       const numeric* w, Py_ssize_t ntaps) noexcept nogil:
-    """acc[0:TW] += sum_t w[t] * src[off[t] : off[t] + TW]."""
+                       const numeric* w, Py_ssize_t ntaps, int from_zero=0) noexcept nogil:
+    """acc[0:TW] += sum_t w[t] * src[off[t] : off[t] + TW] (``=`` with from_zero)."""
     cdef Py_ssize_t t, i
     cdef numeric wt
     cdef const numeric* s
     if numeric is float:
-        cv_tile_f32(acc, src, off, w, ntaps)
+        cv_tile_f32(acc, src, off, w, ntaps, from_zero)
     elif numeric is double:
-        cv_tile_f64(acc, src, off, w, ntaps)
-        cv_tile_f64(acc + TW // 2, src + TW // 2, off, w, ntaps)
+        cv_tile_f64(acc, src, off, w, ntaps, from_zero)
+        cv_tile_f64(acc + TW // 2, src + TW // 2, off, w, ntaps, from_zero)
     else:
+        if from_zero:
+            memset(acc, 0, TW * sizeof(numeric))
         for t in range(ntaps):
             s = src + off[t]
             wt = w[t]
@@ -416,8 +418,7 @@ cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric*
                 if nq == 1:
                     # a lone channel: the 1-channel tile, 4x wider, wastes nothing
                     for q in range((rows * Wp + TW - 1) // TW):
-                        memset(acc, 0, TW * sizeof(numeric))
-                        _tile(acc, stk + q * TW, off, ws[0], ntaps)
+                        _tile(acc, stk + q * TW, off, ws[0], ntaps, 1)
                         f_end = (q + 1) * TW
                         if f_end > rows * Wp:
                             f_end = rows * Wp

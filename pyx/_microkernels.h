@@ -4,7 +4,8 @@
  *
  *     acc[i] += sum_t  w[t] * src[off[t] + i]      for i in [0, TILE)
  *
- * a tile of TILE consecutive outputs accumulating `ntaps` taps whose input
+ * (or `=` with from_zero), a tile of TILE consecutive outputs accumulating
+ * `ntaps` taps whose input
  * offsets are given (kw * dw along a row; kh * dh * Wp + kw * dw over a
  * flattened padded plane). The tile's accumulators are held in vector
  * registers for all taps: 8 vectors of 8 floats (64 outputs) or 8 vectors
@@ -30,12 +31,16 @@ typedef double cv_vd __attribute__((vector_size(32), aligned(1), may_alias));
 
 #define CV_DEFINE_TILE(NAME, T, V, L)                                          \
 static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
-                        const T *w, ptrdiff_t ntaps)                          \
+                        const T *w, ptrdiff_t ntaps, int from_zero)           \
 {                                                                             \
-    V a0 = *(const V *)(acc + 0 * L), a1 = *(const V *)(acc + 1 * L);          \
-    V a2 = *(const V *)(acc + 2 * L), a3 = *(const V *)(acc + 3 * L);          \
-    V a4 = *(const V *)(acc + 4 * L), a5 = *(const V *)(acc + 5 * L);          \
-    V a6 = *(const V *)(acc + 6 * L), a7 = *(const V *)(acc + 7 * L);          \
+    V a0 = (V){0}, a1 = (V){0}, a2 = (V){0}, a3 = (V){0};                     \
+    V a4 = (V){0}, a5 = (V){0}, a6 = (V){0}, a7 = (V){0};                     \
+    if (!from_zero) {                                                         \
+        a0 = *(const V *)(acc + 0 * L); a1 = *(const V *)(acc + 1 * L);       \
+        a2 = *(const V *)(acc + 2 * L); a3 = *(const V *)(acc + 3 * L);       \
+        a4 = *(const V *)(acc + 4 * L); a5 = *(const V *)(acc + 5 * L);       \
+        a6 = *(const V *)(acc + 6 * L); a7 = *(const V *)(acc + 7 * L);       \
+    }                                                                         \
     for (ptrdiff_t t = 0; t < ntaps; t++) {                                   \
         const T *s = src + off[t];                                            \
         V wv = (V){0} + w[t];                                                 \
@@ -84,8 +89,9 @@ CV_DEFINE_TILE4(cv_tile4_f64, double, cv_vd, 4)
 #else
 #define CV_DEFINE_TILE(NAME, T, TILE)                                          \
 static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
-                        const T *w, ptrdiff_t ntaps)                          \
+                        const T *w, ptrdiff_t ntaps, int from_zero)           \
 {                                                                             \
+    if (from_zero) for (ptrdiff_t i = 0; i < TILE; i++) acc[i] = 0;           \
     for (ptrdiff_t t = 0; t < ntaps; t++) {                                   \
         const T *s = src + off[t];                                            \
         const T wt = w[t];                                                    \
