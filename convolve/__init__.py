@@ -37,8 +37,10 @@ def __getattr__(name):
     # kernels and show_config import lazily (kernels pulls in nothing heavy,
     # but keeping `import convolve` minimal keeps its start-up fast)
     if name == "kernels":
-        from . import kernels
-        return kernels
+        # importlib, not `from . import kernels`: that form looks the name up
+        # on this module first, which would call __getattr__ again
+        import importlib
+        return importlib.import_module(".kernels", __name__)
     if name == "show_config":
         from ._config import show_config
         return show_config

@@ -5,6 +5,7 @@ plain int (scikit-learn's pattern); kernels then cap it by the amount of
 work, so tiny problems run on one thread.
 """
 import contextlib
+import functools
 import math
 import os
 import threading
@@ -40,8 +41,12 @@ def _cgroup_cpus():
     return None
 
 
+@functools.lru_cache(maxsize=None)
 def usable_cpus():
-    """CPUs this process may run on: affinity mask and cgroup quota, not ``os.cpu_count()``."""
+    """CPUs this process may run on: affinity mask and cgroup quota, not ``os.cpu_count()``.
+
+    Read once per process (reading cgroup files costs more than a small
+    convolution)."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
