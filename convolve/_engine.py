@@ -149,9 +149,14 @@ def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers):
     """out[...] = direct correlation of the 5-D blocks (see pyx/_direct.pyx)."""
     if x.dtype.kind == "c":
         return _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers)
+    if out.size == 0:
+        return out
     macs = out.size * w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
     n_threads = resolve_workers(workers, macs)
-    if (stride[1] > 1 or stride[2] > 1) and out.size:
+    # space_to_depth adds zero taps that read elements outside the real
+    # windows: 0 * inf = NaN would leak there, so non-finite inputs take the
+    # strided ROWS loop order, which reads exactly the window.
+    if (stride[1] > 1 or stride[2] > 1) and np.isfinite(x).all():
         x, w, stride, dilation, pad = space_to_depth(x, w, out.shape[3:], stride, dilation,
                                                      pad)
     path, band, ob = choose_path(out.shape, w.shape, stride, dilation, x.itemsize, n_threads,

@@ -40,7 +40,7 @@ def padding_pairs(padding, in_shape, kernel, stride, dilation):
     >>> padding_pairs('same', (10,), (4,), (1,), (1,))
     [(1, 2)]
     >>> padding_pairs('same', (10,), (3,), (2,), (1,))
-    [(1, 1)]
+    [(0, 1)]
     >>> padding_pairs(((0, 1), (2, 3)), (5, 5), (3, 3), (1, 1), (1, 1))
     [(0, 1), (2, 3)]
     """
@@ -166,7 +166,10 @@ def _conv(d, x, weight, bias, stride, padding, dilation, groups, padding_mode, f
     x5 = np.ascontiguousarray(x, dtype=dtype).reshape((N, C) + lift + x.shape[2:])
     w5 = np.ascontiguousarray(weight, dtype=dtype).reshape(weight.shape[:2] + lift + kernel)
     b = None if bias is None else np.ascontiguousarray(bias, dtype=dtype)
-    target = out if out is not None and out.flags.c_contiguous else None
+    # out= is written directly only when contiguous and not overlapping an
+    # input the kernel still reads (else through a temporary)
+    target = out if out is not None and out.flags.c_contiguous and not any(
+        np.may_share_memory(out, a) for a in (x5, w5, b) if a is not None) else None
     res = np.empty(out_shape, dtype) if target is None else target.reshape(out_shape)
     _engine.correlate5(x5, w5, res.reshape((N, O) + lift + out_sp), b,
                        lift + stride, lift + dilation, (0,) * (3 - d) + tuple(lo for lo, _ in pairs),

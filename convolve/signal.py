@@ -552,8 +552,8 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, workers=
     >>> import numpy as np
     >>> from convolve import signal
     >>> signal.correlate2d(np.eye(3, dtype=int), np.array([[1, 2], [3, 4]]), mode='valid')
-    array([[5, 2],
-           [3, 5]])
+    array([[5, 3],
+           [2, 5]])
     """
     in1, in2 = _check_2d(in1, in2)
     fv = _check_fillvalue(fillvalue, in1, in2)
@@ -598,7 +598,7 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     --------
     >>> import numpy as np
     >>> from convolve import signal
-    >>> np.round(signal.fftconvolve([1.0, 2.0, 3.0], [0.0, 1.0, 0.5]), 12)
+    >>> np.round(signal.fftconvolve([1.0, 2.0, 3.0], [0.0, 1.0, 0.5]), 12) + 0.0
     array([0. , 1. , 2.5, 4. , 1.5])
     """
     return _convolve_nd(in1, in2, mode, axes, "fill", 0, workers, "fft", fft_dtypes=True)
@@ -639,7 +639,7 @@ def oaconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     --------
     >>> import numpy as np
     >>> from convolve import signal
-    >>> np.round(signal.oaconvolve(np.ones(6), np.ones(2)), 12)
+    >>> np.round(signal.oaconvolve(np.ones(6), np.ones(2)), 12) + 0.0
     array([1., 2., 2., 2., 2., 2., 1.])
     """
     return _convolve_nd(in1, in2, mode, axes, "fill", 0, workers, "oa", fft_dtypes=True)
