@@ -1,0 +1,11 @@
+"""Local normalization: local response normalization (AlexNet)."""
+from .common import Benchmark, params_for
+
+
+class Normalization(Benchmark):
+    """``local_response_norm`` vs ``torch.nn.functional.local_response_norm``."""
+
+    params = params_for("normalization")
+
+    def time_normalization(self, dtype, case, library):
+        self.fn()
