@@ -11,7 +11,11 @@ import numpy as np
 from . import _engine
 from ._validate import check_out, check_size, int_tuple, nn_dtype, positive_int
 
-__all__ = ["conv1d", "conv2d", "conv3d", "output_size", "padding_pairs"]
+__all__ = ["conv1d", "conv2d", "conv3d", "output_size", "padding_pairs",
+           "conv1d_input_grad", "conv2d_input_grad", "conv3d_input_grad",
+           "conv1d_weight_grad", "conv2d_weight_grad", "conv3d_weight_grad",
+           "conv_bias_grad", "conv_backward",
+           "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 
 PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -283,3 +287,249 @@ for _d, _f in ((1, conv1d), (2, conv2d), (3, conv3d)):
         others="\n    ".join(f"conv{e}d : The {e}-D version." for e in (1, 2, 3) if e != _d),
         ones=", 4" * _d, kones=", 3" * _d, oshape=", 4" * _d, val=f"{3.0 ** _d}")
 del _d, _f, _sp
+
+
+# ------------------------------------------------------------------ gradients
+from . import _conv_grad  # noqa: E402  (after the forward, which it builds on)
+
+_INPUT_GRAD_DOC = """Gradient of :func:`conv{d}d` with respect to its input.
+
+    ``grad_x[n, c, i] = sum_{{o, k, p: p*stride + k*dilation - lo = i}}
+    grad_out[n, o, p] * weight[o, c, k]`` -- the adjoint of the forward: for
+    stride 1 a correlation with the flipped, channel-transposed kernel; for
+    stride ``s``, ``s**{d}`` stride-1 correlations, one per phase of the input
+    (no zero-stuffed array). The gradient of a non-zero `padding_mode` folds
+    back onto the input elements the padding copied.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape (N, O, {osp})
+        Gradient of the loss with respect to the forward output.
+    weight : array_like, shape (O, C/groups, {ksp})
+        The forward's filters.
+    input_shape : tuple of int
+        ``(N, C, {sp})`` (or without N) of the forward's input.
+    stride, padding, dilation, groups, padding_mode, flip
+        The forward's options (see :func:`conv{d}d`).
+    workers : int, optional
+        Threads.
+
+    Returns
+    -------
+    ndarray, shape `input_shape`
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match the forward, as :func:`conv{d}d` would raise,
+        or a `grad_out` of the wrong shape.
+
+    See Also
+    --------
+    conv{d}d, conv{d}d_weight_grad, conv_backward, conv_transpose{d}d
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convolve.functional import conv{d}d, conv{d}d_input_grad
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3{xs})); w = rng.standard_normal((4, 3{ks}))
+    >>> y = conv{d}d(x, w, stride=2, padding=1)
+    >>> g = rng.standard_normal(y.shape)
+    >>> gx = conv{d}d_input_grad(g, w, x.shape, stride=2, padding=1)
+    >>> bool(np.isclose(np.vdot(y, g), np.vdot(x, gx)))   # the adjoint identity
+    True
+    """
+
+_WEIGHT_GRAD_DOC = """Gradient of :func:`conv{d}d` with respect to its weight.
+
+    ``grad_w[o, c, k] = sum_{{n, p}} grad_out[n, o, p] *
+    xpad[n, g*C/groups + c, p*stride + k*dilation]``, computed as a
+    correlation of the (padded) input with `grad_out`; each ``(o, c)`` block is
+    summed by one thread in a fixed order (identical for any thread count).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, {sp})
+        The forward's input.
+    grad_out : array_like, shape (N, O, {osp})
+        Gradient of the loss with respect to the forward output.
+    weight_shape : tuple of int
+        ``(O, C/groups, {ksp})``.
+    stride, padding, dilation, groups, padding_mode, flip
+        The forward's options (see :func:`conv{d}d`).
+    workers : int, optional
+        Threads.
+
+    Returns
+    -------
+    ndarray, shape `weight_shape`
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match the forward.
+
+    See Also
+    --------
+    conv{d}d, conv{d}d_input_grad, conv_backward
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convolve.functional import conv{d}d, conv{d}d_weight_grad
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((2, 3{xs})); w = rng.standard_normal((4, 3{ks}))
+    >>> g = rng.standard_normal(conv{d}d(x, w, padding='same').shape)
+    >>> gw = conv{d}d_weight_grad(x, g, w.shape, padding='same')
+    >>> bool(np.isclose(np.vdot(conv{d}d(x, w, padding='same'), g), np.vdot(w, gw)))
+    True
+    """
+
+_TRANSPOSE_DOC = """{d}-D transposed convolution ("deconvolution"), as ``torch.nn.functional.conv_transpose{d}d``.
+
+    It is the input gradient of :func:`conv{d}d` (one kernel serves both:
+    ``conv_transpose{d}d(x, w) == conv{d}d_input_grad(x, w, ...)``).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, {sp}) or (C_in, {sp})
+        Input.
+    weight : array_like, shape (C_in, C_out/groups, {ksp})
+        Filters (PyTorch's layout for transposed convolution).
+    bias : array_like, shape (C_out,), optional
+        Added to each output channel.
+    stride, padding, output_padding, groups, dilation : int or tuple
+        As PyTorch; `output_padding` must be smaller than `stride` or `dilation`.
+    workers : int, optional
+        Threads.
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, {osp})
+        ``out = (in - 1) * stride - 2 * padding + dilation * (k - 1) +
+        output_padding + 1`` per axis.
+
+    Raises
+    ------
+    ValueError
+        Channel mismatch, `groups` not dividing the channels, `output_padding`
+        too large, a non-positive output size.
+
+    See Also
+    --------
+    conv{d}d_input_grad, conv{d}d
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convolve.functional import conv_transpose{d}d
+    >>> x = np.ones((1, 2{ones}), dtype=np.float32)
+    >>> conv_transpose{d}d(x, np.ones((2, 3{kones}), dtype=np.float32), stride=2).shape
+    (1, 3{oshape})
+    """
+
+
+def _grad_fns(d):
+    def input_grad(grad_out, weight, input_shape, stride=1, padding=0, dilation=1, groups=1,
+                   padding_mode="zeros", flip=False, workers=None):
+        return _conv_grad.input_grad(d, grad_out, weight, input_shape, stride, padding,
+                                     dilation, groups, padding_mode, flip, workers)
+
+    def weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=1, groups=1,
+                    padding_mode="zeros", flip=False, workers=None):
+        return _conv_grad.weight_grad(d, x, grad_out, weight_shape, stride, padding,
+                                      dilation, groups, padding_mode, flip, workers)
+
+    def transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                  dilation=1, workers=None):
+        return _conv_grad.conv_transpose(d, x, weight, bias, stride, padding, output_padding,
+                                         groups, dilation, workers)
+
+    axes = "DHW"[3 - d:]
+    fmt = dict(d=d, sp=", ".join(axes), ksp=", ".join("k" + a for a in axes),
+               osp=", ".join("O" + a for a in axes), xs=", 7" * d, ks=", 3" * d,
+               ones=", 4" * d, kones=", 3" * d, oshape=", 9" * d)
+    for f, doc, name in ((input_grad, _INPUT_GRAD_DOC, f"conv{d}d_input_grad"),
+                         (weight_grad, _WEIGHT_GRAD_DOC, f"conv{d}d_weight_grad"),
+                         (transpose, _TRANSPOSE_DOC, f"conv_transpose{d}d")):
+        f.__doc__ = doc.format(**fmt)
+        f.__name__ = f.__qualname__ = name
+        f.__module__ = __name__
+    return input_grad, weight_grad, transpose
+
+
+conv1d_input_grad, conv1d_weight_grad, conv_transpose1d = _grad_fns(1)
+conv2d_input_grad, conv2d_weight_grad, conv_transpose2d = _grad_fns(2)
+conv3d_input_grad, conv3d_weight_grad, conv_transpose3d = _grad_fns(3)
+
+
+def conv_bias_grad(grad_out):
+    """Gradient of a convolution's bias: ``grad_out`` summed over batch and space.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape (N, O, *spatial)
+
+    Returns
+    -------
+    ndarray, shape (O,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> conv_bias_grad(np.ones((2, 3, 4, 4)))
+    array([32., 32., 32.])
+    """
+    g = np.asarray(grad_out)
+    if g.ndim < 3:
+        raise ValueError(f"grad_out must have shape (N, O, *spatial), got {g.shape}")
+    return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+
+
+def conv_backward(grad_out, x, weight, *, bias=False, stride=1, padding=0, dilation=1,
+                  groups=1, padding_mode="zeros", flip=False, needs=(True, True, True),
+                  workers=None):
+    """All gradients of :func:`conv1d`/:func:`conv2d`/:func:`conv3d` in one call.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape (N, O, *out_spatial)
+        Gradient of the loss with respect to the forward output.
+    x : array_like, shape (N, C, *spatial)
+        The forward's input.
+    weight : array_like, shape (O, C/groups, *kernel)
+        The forward's filters; its number of dimensions gives the rank.
+    bias : bool, default False
+        Whether the forward had a bias (then its gradient is returned).
+    stride, padding, dilation, groups, padding_mode, flip
+        The forward's options.
+    needs : tuple of 3 bool, default (True, True, True)
+        Which of (grad_x, grad_weight, grad_bias) to compute.
+    workers : int, optional
+        Threads.
+
+    Returns
+    -------
+    grad_x, grad_weight, grad_bias : ndarray or None
+        None where not needed; `grad_bias` is None when ``bias=False``.
+
+    Raises
+    ------
+    ValueError
+        As the per-gradient functions.
+
+    See Also
+    --------
+    conv2d_input_grad, conv2d_weight_grad, conv_bias_grad
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.ones((1, 1, 5, 5)); w = np.ones((2, 1, 3, 3))
+    >>> gx, gw, gb = conv_backward(np.ones((1, 2, 3, 3)), x, w, bias=True)
+    >>> gx.shape, gw.shape, gb
+    ((1, 1, 5, 5), (2, 1, 3, 3), array([9., 9.]))
+    """
+    return _conv_grad.backward(grad_out, x, weight, bias, stride, padding, dilation, groups,
+                               padding_mode, flip, needs, workers)

@@ -1,0 +1,268 @@
+"""Gradients of the NN-family convolution, and transposed convolution.
+
+Both gradients run on the direct engine (``_engine.correlate5``), as
+correlations with the roles of the arrays exchanged:
+
+- input gradient: for stride ``s``, split the (padded) input positions into
+  their ``s`` phases per axis; phase ``r`` only receives the taps ``k`` with
+  ``k * dilation = r (mod s)``, so it is a stride-1 correlation of
+  ``grad_out`` with the reversed, channel-transposed sub-kernel of those taps
+  (dilation ``dilation / gcd(dilation, s)``) -- ``s**d`` stride-1 calls and
+  no zero-stuffed array;
+- weight gradient: ``gw[o, c, k] = sum_{n, p} gy[n, o, p] xp[n, c, p*s + k*d]``
+  is a correlation of ``xp`` (channels as batch, batch as channels) with
+  ``grad_out`` as the kernel, stride ``dilation`` and dilation ``s``; one unit
+  owns one ``(c, o)`` block and sums in a fixed order, so it is bitwise
+  identical for any thread count.
+
+Non-zero padding modes fold the gradient of the padded copy back onto the
+input (the adjoint of ``numpy.pad``).
+"""
+import itertools
+import math
+
+import numpy as np
+
+from . import _engine
+from ._validate import check_size, int_tuple, nn_dtype, positive_int
+
+
+def corr(x, w, out_sp, stride, dilation, pad, groups, workers):
+    """Engine call for d-D arrays ``x (N, C, *sp)``, ``w (O, Cg, *k)``."""
+    d = x.ndim - 2
+    lift = (1,) * (3 - d)
+    N, O = x.shape[0], w.shape[0]
+    out = np.empty((N, O) + tuple(out_sp), dtype=x.dtype)
+    x5 = np.ascontiguousarray(x).reshape(x.shape[:2] + lift + x.shape[2:])
+    w5 = np.ascontiguousarray(w).reshape(w.shape[:2] + lift + w.shape[2:])
+    _engine.correlate5(x5, w5, out.reshape((N, O) + lift + tuple(out_sp)), None,
+                       lift + tuple(stride), lift + tuple(dilation),
+                       (0,) * (3 - d) + tuple(pad), groups, workers)
+    return out
+
+
+def pad_index(n, lo, hi, mode):
+    """Source index of every position of the padded axis (-1 for zeros)."""
+    if mode == "zeros":
+        idx = np.full(n + lo + hi, -1)
+        idx[lo:lo + n] = np.arange(n)
+        return idx
+    from .functional import PADDING_MODES
+    return np.pad(np.arange(n), (lo, hi), mode=PADDING_MODES[mode])
+
+
+def unpad_adjoint(gp, pairs, sizes, mode):
+    """Adjoint of padding the trailing axes of an array by `pairs` with `mode`:
+    every padded position's gradient is added to the input element it copies."""
+    d = len(pairs)
+    if mode == "zeros":
+        return gp[(Ellipsis,) + tuple(slice(lo, lo + n) for (lo, _), n in zip(pairs, sizes))]
+    g = gp
+    for ax in range(d):
+        n, (lo, hi) = sizes[ax], pairs[ax]
+        idx = pad_index(n, lo, hi, mode)
+        m = np.zeros((idx.size, n), dtype=gp.dtype)
+        m[np.arange(idx.size), idx] = 1
+        axis = g.ndim - d + ax
+        g = np.moveaxis(np.tensordot(g, m, axes=([axis], [0])), -1, axis)
+    return g
+
+
+def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers):
+    """Gradient with respect to the padded input, shape ``(N, C, *Lp)``."""
+    N, O = gy.shape[:2]
+    Cg, kernel = w.shape[1], w.shape[2:]
+    C, Og = Cg * groups, O // groups
+    d = len(kernel)
+    # channel-transposed kernel: (C, Og, *k), group by group
+    wt = w.reshape((groups, Og, Cg) + kernel).swapaxes(1, 2).reshape((C, Og) + kernel)
+    gxp = np.zeros((N, C) + tuple(Lp), dtype=gy.dtype)
+    for phase in itertools.product(*(range(s) for s in stride)):
+        taps, dil, pad, Q = [], [], [], []
+        for r, s, dl, K, L in zip(phase, stride, dilation, kernel, Lp):
+            ks = [k for k in range(K) if (k * dl) % s == r]
+            taps.append(ks[::-1])
+            if ks:
+                dp = dl // math.gcd(dl, s)
+                dil.append(dp)
+                pad.append((ks[0] * dl - r) // s + (len(ks) - 1) * dp)
+            Q.append(-(-(L - r) // s))
+        if any(not ks for ks in taps) or any(q <= 0 for q in Q):
+            continue          # no tap lands on this phase: its gradient is 0
+        sub = wt[np.ix_(range(C), range(Og), *taps)] if d else wt
+        res = corr(gy, sub, Q, (1,) * d, dil, pad, groups, workers)
+        gxp[(Ellipsis,) + tuple(slice(r, None, s) for r, s in zip(phase, stride))] = res
+    return gxp
+
+
+def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
+    """``gw (O, Cg, *kernel)`` from the padded input ``xp`` and ``gy``."""
+    N, C = xp.shape[:2]
+    O = gy.shape[1]
+    Cg, Og = C // groups, O // groups
+    d = len(kernel)
+    gw = np.empty((O, Cg) + tuple(kernel), dtype=xp.dtype)
+    for g in range(groups):
+        xt = xp[:, g * Cg:(g + 1) * Cg].swapaxes(0, 1)        # (Cg, N, *Lp)
+        gt = gy[:, g * Og:(g + 1) * Og].swapaxes(0, 1)        # (Og, N, *osp)
+        res = corr(xt, gt, kernel, dilation, stride, (0,) * d, 1, workers)  # (Cg, Og, *k)
+        gw[g * Og:(g + 1) * Og] = res.swapaxes(0, 1)
+    return gw
+
+
+class Setup:
+    """Validated, normalized arguments of a convolution's backward."""
+
+    def __init__(self, d, name, x_shape, w_shape, stride, padding, dilation, groups,
+                 padding_mode, dtype):
+        from .functional import PADDING_MODES, output_size, padding_pairs
+        self.d, self.name, self.dtype = d, name, dtype
+        x_shape = tuple(int_tuple(x_shape, len(x_shape), "input_shape", minimum=0))
+        w_shape = tuple(int_tuple(w_shape, len(w_shape), "weight_shape", minimum=0))
+        if len(x_shape) not in (d + 1, d + 2):
+            raise ValueError(f"{name}: input_shape must have {d + 2} entries (N, C, *spatial)"
+                             f" or {d + 1}, got {len(x_shape)}")
+        if len(w_shape) != d + 2:
+            raise ValueError(f"{name}: weight must have {d + 2} dimensions, got {len(w_shape)}")
+        self.unbatched = len(x_shape) == d + 1
+        self.x_shape = (1,) + x_shape if self.unbatched else x_shape
+        self.w_shape = w_shape
+        self.groups = positive_int(groups, "groups")
+        C, O = self.x_shape[1], w_shape[0]
+        if C % self.groups or O % self.groups or w_shape[1] * self.groups != C:
+            raise ValueError(f"{name}: channels do not match: input has {C}, weight "
+                             f"{w_shape} with groups={self.groups} expects "
+                             f"{w_shape[1] * self.groups} and groups dividing {O}")
+        self.stride = int_tuple(stride, d, "stride", minimum=1)
+        self.dilation = int_tuple(dilation, d, "dilation", minimum=1)
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {sorted(PADDING_MODES)}, "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        self.kernel = w_shape[2:]
+        self.sp = self.x_shape[2:]
+        self.pairs = padding_pairs(padding, self.sp, self.kernel, self.stride, self.dilation)
+        self.out_sp = output_size(self.sp, self.kernel, self.stride, self.dilation, self.pairs)
+        if any(o < 1 for o in self.out_sp):
+            raise ValueError(f"{name}: kernel larger than the padded input")
+        self.Lp = tuple(n + lo + hi for n, (lo, hi) in zip(self.sp, self.pairs))
+        check_size(self.x_shape, dtype.itemsize, name)
+
+    def check_grad_out(self, gy):
+        expected = (self.x_shape[0], self.w_shape[0]) + self.out_sp
+        got = gy.shape if not self.unbatched else (1,) + gy.shape
+        if tuple(got) != expected:
+            raise ValueError(f"{self.name}: grad_out has shape {gy.shape}, the forward "
+                             f"output has {expected[1:] if self.unbatched else expected}")
+        return gy[None] if self.unbatched else gy
+
+    def padded(self, x):
+        from .functional import PADDING_MODES
+        if not any(p for pr in self.pairs for p in pr):
+            return x
+        mode = PADDING_MODES[self.padding_mode] or "constant"
+        return np.pad(x, [(0, 0), (0, 0)] + list(self.pairs), mode=mode)
+
+
+def _flip(w, d):
+    return w[(Ellipsis,) + (slice(None, None, -1),) * d]
+
+
+def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, groups,
+               padding_mode, flip, workers):
+    name = f"conv{d}d_input_grad"
+    gy, w = np.asarray(grad_out), np.asarray(weight)
+    dtype = nn_dtype(gy, w)
+    st = Setup(d, name, input_shape, w.shape, stride, padding, dilation, groups,
+               padding_mode, dtype)
+    gy = np.ascontiguousarray(st.check_grad_out(gy), dtype=dtype)
+    w = np.ascontiguousarray(_flip(w, d) if flip else w, dtype=dtype)
+    gxp = input_grad_padded(gy, w, st.Lp, st.stride, st.dilation, st.groups, workers)
+    gx = np.ascontiguousarray(unpad_adjoint(gxp, st.pairs, st.sp, st.padding_mode))
+    return gx[0] if st.unbatched else gx
+
+
+def weight_grad(d, x, grad_out, weight_shape, stride, padding, dilation, groups,
+                padding_mode, flip, workers):
+    name = f"conv{d}d_weight_grad"
+    x, gy = np.asarray(x), np.asarray(grad_out)
+    dtype = nn_dtype(x, gy)
+    st = Setup(d, name, x.shape, tuple(weight_shape), stride, padding, dilation, groups,
+               padding_mode, dtype)
+    gy = np.ascontiguousarray(st.check_grad_out(gy), dtype=dtype)
+    x = np.asarray(x, dtype=dtype)
+    xp = st.padded(x[None] if st.unbatched else x)
+    gw = weight_grad_padded(xp, gy, st.kernel, st.stride, st.dilation, st.groups, workers)
+    return np.ascontiguousarray(_flip(gw, d)) if flip else gw
+
+
+def backward(grad_out, x, weight, bias, stride, padding, dilation, groups, padding_mode,
+             flip, needs, workers):
+    x, w, gy = np.asarray(x), np.asarray(weight), np.asarray(grad_out)
+    d = w.ndim - 2
+    if d not in (1, 2, 3):
+        raise ValueError(f"conv_backward: weight must have 3, 4 or 5 dimensions, got {w.ndim}")
+    try:
+        need_x, need_w, need_b = (bool(v) for v in needs)
+    except (TypeError, ValueError):
+        raise ValueError("needs must be three booleans (grad_x, grad_weight, grad_bias)") \
+            from None
+    gx = input_grad(d, gy, w, x.shape, stride, padding, dilation, groups, padding_mode, flip,
+                    workers) if need_x else None
+    gw = weight_grad(d, x, gy, w.shape, stride, padding, dilation, groups, padding_mode, flip,
+                     workers) if need_w else None
+    gb = None
+    if bias and need_b:
+        dtype = nn_dtype(x, w, gy)
+        g = gy if gy.ndim == d + 2 else gy[None]
+        gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)), dtype=dtype)
+    return gx, gw, gb
+
+
+def conv_transpose(d, x, weight, bias, stride, padding, output_padding, groups, dilation,
+                   workers):
+    """PyTorch's conv_transpose: the input gradient of the matching forward."""
+    name = f"conv_transpose{d}d"
+    x, w = np.asarray(x), np.asarray(weight)
+    bias = None if bias is None else np.asarray(bias)
+    if x.ndim not in (d + 1, d + 2):
+        raise ValueError(f"{name}: x must have {d + 2} dimensions (N, C, *spatial) or "
+                         f"{d + 1}, got {x.ndim}")
+    if w.ndim != d + 2:
+        raise ValueError(f"{name}: weight must have {d + 2} dimensions "
+                         f"(C_in, C_out/groups, *kernel), got {w.ndim}")
+    dtype = nn_dtype(x, w, bias)
+    unbatched = x.ndim == d + 1
+    xb = x[None] if unbatched else x
+    groups = positive_int(groups, "groups")
+    Cin = xb.shape[1]
+    if w.shape[0] != Cin or Cin % groups:
+        raise ValueError(f"{name}: weight.shape[0] must equal the input channels ({Cin}) "
+                         f"and be divisible by groups={groups}, got {w.shape[0]}")
+    stride = int_tuple(stride, d, "stride", minimum=1)
+    dilation = int_tuple(dilation, d, "dilation", minimum=1)
+    padding = int_tuple(padding, d, "padding", minimum=0)
+    output_padding = int_tuple(output_padding, d, "output_padding", minimum=0)
+    for op, s, dl in zip(output_padding, stride, dilation):
+        if op >= max(s, dl):
+            raise ValueError(f"{name}: output_padding must be smaller than stride or "
+                             f"dilation, got {output_padding}")
+    Cout = w.shape[1] * groups
+    L = tuple((n - 1) * s - 2 * p + dl * (k - 1) + op + 1 for n, s, p, dl, k, op in
+              zip(xb.shape[2:], stride, padding, dilation, w.shape[2:], output_padding))
+    if any(n < 1 for n in L):
+        raise ValueError(f"{name}: the output size {L} is not positive")
+    if bias is not None and bias.shape != (Cout,):
+        raise ValueError(f"{name}: bias must have shape ({Cout},), got {bias.shape}")
+    check_size((xb.shape[0], Cout) + L, dtype.itemsize, name)
+    # the input gradient on the padded output, cropped (output_padding may add
+    # positions no forward window reaches: they get only the bias)
+    gxp = input_grad_padded(np.ascontiguousarray(xb, dtype=dtype),
+                            np.ascontiguousarray(w, dtype=dtype),
+                            tuple(n + 2 * p for n, p in zip(L, padding)), stride, dilation,
+                            groups, workers)
+    y = np.ascontiguousarray(gxp[(Ellipsis,) + tuple(slice(p, p + n) for p, n in
+                                                     zip(padding, L))])
+    if bias is not None:
+        y += bias.astype(dtype).reshape((1, Cout) + (1,) * d)
+    return y[0] if unbatched else y

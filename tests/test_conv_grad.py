@@ -1,0 +1,201 @@
+"""Gradients of conv1d/2d/3d and transposed convolution.
+
+Checked three independent ways: central finite differences of the forward
+(float64), the adjoint identity <A x, y> == <x, A^T y> (dot-test) for the
+input and weight maps, and torch.autograd as a second opinion; plus the
+identity conv_transpose == input gradient and thread-count independence.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+from convolve import functional as F
+
+SP = {1: (11,), 2: (7, 9), 3: (4, 5, 6)}
+OPTIONS = [  # stride, dilation, padding, groups, padding_mode, flip
+    (1, 1, 0, 1, "zeros", False),
+    (2, 1, 1, 1, "zeros", False),
+    (3, 2, 2, 2, "zeros", True),
+    (1, 2, "same", 2, "zeros", False),
+    (1, 1, "full", 1, "zeros", True),
+    (2, 1, 1, 1, "reflect", False),
+    (1, 2, 2, 2, "circular", False),
+    (2, 1, 2, 1, "replicate", True),
+    (1, 1, ((1, 0), (0, 2), (2, 1)), 1, "zeros", False),
+]
+
+
+def conv(d):
+    return getattr(F, f"conv{d}d")
+
+
+def opts(d, o):
+    stride, dil, pad, groups, pm, flip = o
+    if isinstance(pad, tuple):
+        pad = pad[:d]
+    return dict(stride=stride, dilation=dil, padding=pad, groups=groups, padding_mode=pm,
+                flip=flip)
+
+
+def data(rng, d, groups, dtype=np.float64):
+    x = rng.standard_normal((2, 4) + SP[d]).astype(dtype)
+    w = rng.standard_normal((6, 4 // groups) + (3,) * d).astype(dtype)
+    return x, w
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("o", OPTIONS, ids=str)
+def test_dot_tests(d, o):
+    """<conv(x), g> == <x, input_grad(g)> == <w, weight_grad(g)> (linear in each)."""
+    rng = np.random.default_rng(1)
+    kw = opts(d, o)
+    x, w = data(rng, d, kw["groups"])
+    y = conv(d)(x, w, **kw)
+    g = rng.standard_normal(y.shape)
+    gx = getattr(F, f"conv{d}d_input_grad")(g, w, x.shape, **kw)
+    gw = getattr(F, f"conv{d}d_weight_grad")(x, g, w.shape, **kw)
+    lhs = np.vdot(y, g)
+    assert gx.shape == x.shape and gw.shape == w.shape
+    assert abs(lhs - np.vdot(x, gx)) <= 1e-12 * max(1.0, abs(lhs)) * 100
+    assert abs(lhs - np.vdot(w, gw)) <= 1e-12 * max(1.0, abs(lhs)) * 100
+
+
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("o", OPTIONS[:6], ids=str)
+def test_finite_differences(d, o):
+    """Central differences of a scalar loss, at a few random coordinates."""
+    rng = np.random.default_rng(2)
+    kw = opts(d, o)
+    x, w = data(rng, d, kw["groups"])
+    b = rng.standard_normal(6)
+    y = conv(d)(x, w, b, **kw)
+    g = rng.standard_normal(y.shape)
+
+    def loss(x_, w_, b_):
+        return np.vdot(conv(d)(x_, w_, b_, **kw), g)
+
+    gx, gw, gb = F.conv_backward(g, x, w, bias=True, **kw)
+    eps = 1e-6
+    for arr, grad, which in ((x, gx, 0), (w, gw, 1), (b, gb, 2)):
+        for _ in range(4):
+            idx = tuple(rng.integers(0, s) for s in arr.shape)
+            args = [x.copy(), w.copy(), b.copy()]
+            args[which][idx] += eps
+            up = loss(*args)
+            args[which][idx] -= 2 * eps
+            down = loss(*args)
+            np.testing.assert_allclose(grad[idx], (up - down) / (2 * eps), rtol=1e-6,
+                                       atol=1e-7)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("o", OPTIONS, ids=str)
+def test_against_torch_autograd(d, o, torch):
+    rng = np.random.default_rng(3)
+    kw = opts(d, o)
+    x, w = data(rng, d, kw["groups"])
+    b = rng.standard_normal(6)
+    y = conv(d)(x, w, b, **kw)
+    g = rng.standard_normal(y.shape)
+    tx = torch.from_numpy(x).requires_grad_()
+    tw = torch.from_numpy(w.copy()).requires_grad_()
+    tb = torch.from_numpy(b).requires_grad_()
+    tww = tw.flip(list(range(2, 2 + d))) if kw["flip"] else tw
+    from convolve.functional import padding_pairs
+    pairs = padding_pairs(kw["padding"], x.shape[2:], w.shape[2:], (kw["stride"],) * d,
+                          (kw["dilation"],) * d)
+    flat = [v for lo_hi in reversed(pairs) for v in lo_hi]
+    mode = {"zeros": "constant"}.get(kw["padding_mode"], kw["padding_mode"])
+    ty = getattr(torch.nn.functional, f"conv{d}d")(
+        torch.nn.functional.pad(tx, flat, mode=mode), tww, tb, stride=kw["stride"],
+        dilation=kw["dilation"], groups=kw["groups"])
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    ty.backward(torch.from_numpy(g))
+    gx, gw, gb = F.conv_backward(g, x, w, bias=True, **kw)
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gb, tb.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+TRANSPOSE = list(itertools.product((1, 2, 3), (0, 1), (0, 1), (1, 2), (1, 2)))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("stride,pad,op,dil,groups", TRANSPOSE)
+def test_conv_transpose_against_torch(d, stride, pad, op, dil, groups, torch):
+    if op >= max(stride, dil):
+        pytest.skip("output_padding must be smaller than stride or dilation")
+    rng = np.random.default_rng(4)
+    sp = {1: (7,), 2: (5, 6), 3: (3, 4, 5)}[d]
+    x = rng.standard_normal((2, 4) + sp)
+    w = rng.standard_normal((4, 3) + (3,) * d)
+    b = rng.standard_normal(3 * groups)
+    got = getattr(F, f"conv_transpose{d}d")(x, w, b, stride=stride, padding=pad,
+                                          output_padding=op, groups=groups, dilation=dil)
+    ref = getattr(torch.nn.functional, f"conv_transpose{d}d")(
+        torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=stride,
+        padding=pad, output_padding=op, groups=groups, dilation=dil).numpy()
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_transpose_is_input_grad(dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 6, 5, 5)).astype(dtype)
+    w = rng.standard_normal((6, 4, 3, 3)).astype(dtype)
+    y = F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+    assert y.dtype == dtype
+    gx = F.conv2d_input_grad(x, w, y.shape, stride=2, padding=1)
+    np.testing.assert_array_equal(y, gx)
+
+
+def test_grads_identical_for_any_thread_count():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 8, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((4, 8, 10, 10)).astype(np.float32)
+    kw = dict(stride=2, padding=1)
+    one = F.conv_backward(g, x, w, bias=True, workers=1, **kw)
+    two = F.conv_backward(g, x, w, bias=True, workers=2, **kw)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_backward_needs_and_float32():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3)).astype(np.float32)
+    g = np.ones((2, 4, 6), np.float32)
+    gx, gw, gb = F.conv_backward(g, x, w, needs=(False, True, True))
+    assert gx is None and gb is None and gw.dtype == np.float32
+    _, _, gb = F.conv_backward(g, x, w, bias=True)
+    np.testing.assert_array_equal(gb, np.full(4, 12, np.float32))
+
+
+def test_unbatched_input_grad():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 9))
+    w = rng.standard_normal((2, 3, 3))
+    g = rng.standard_normal((2, 7))
+    gx = F.conv1d_input_grad(g, w, x.shape)
+    np.testing.assert_allclose(gx, F.conv1d_input_grad(g[None], w, (1,) + x.shape)[0])
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: F.conv2d_input_grad(np.ones((1, 2, 4, 4)), np.ones((2, 1, 3, 3)), (1, 1, 5, 5)),
+     "grad_out"),
+    (lambda: F.conv2d_input_grad(np.ones((1, 2, 3, 3)), np.ones((2, 3, 3, 3)), (1, 1, 5, 5)),
+     "channels"),
+    (lambda: F.conv2d_weight_grad(np.ones((1, 1, 5, 5)), np.ones((1, 2, 3, 3)), (2, 1, 3, 3),
+                                  stride=0), "stride"),
+    (lambda: F.conv_transpose2d(np.ones((1, 2, 3, 3)), np.ones((2, 1, 3, 3)), stride=2,
+                                output_padding=2), "output_padding"),
+    (lambda: F.conv_transpose2d(np.ones((1, 2, 3, 3)), np.ones((3, 1, 3, 3))), "weight"),
+    (lambda: F.conv_backward(np.ones((1, 2, 3, 3)), np.ones((1, 1, 5, 5)),
+                             np.ones((2, 1, 3, 3)), needs=(True,)), "needs"),
+])
+def test_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
