@@ -469,7 +469,7 @@ def conv_bias_grad(grad_out):
 
     Parameters
     ----------
-    grad_out : array_like, shape (N, O, *spatial)
+    grad_out : array_like, shape (N, O, ...)
 
     Returns
     -------
@@ -494,11 +494,11 @@ def conv_backward(grad_out, x, weight, *, bias=False, stride=1, padding=0, dilat
 
     Parameters
     ----------
-    grad_out : array_like, shape (N, O, *out_spatial)
+    grad_out : array_like, shape (N, O, ...)
         Gradient of the loss with respect to the forward output.
-    x : array_like, shape (N, C, *spatial)
+    x : array_like, shape (N, C, ...)
         The forward's input.
-    weight : array_like, shape (O, C/groups, *kernel)
+    weight : array_like, shape (O, C/groups, ...)
         The forward's filters; its number of dimensions gives the rank.
     bias : bool, default False
         Whether the forward had a bias (then its gradient is returned).
