@@ -1,7 +1,6 @@
 """Gradients of the NN-family convolution, and transposed convolution.
 
-Both gradients run on the direct engine (``_engine.correlate5``), as
-correlations with the roles of the arrays exchanged:
+The gradients:
 
 - input gradient: for stride ``s``, split the (padded) input positions into
   their ``s`` phases per axis; phase ``r`` only receives the taps ``k`` with
@@ -10,10 +9,8 @@ correlations with the roles of the arrays exchanged:
   (dilation ``dilation / gcd(dilation, s)``) -- ``s**d`` stride-1 calls and
   no zero-stuffed array;
 - weight gradient: ``gw[o, c, k] = sum_{n, p} gy[n, o, p] xp[n, c, p*s + k*d]``
-  is a correlation of ``xp`` (channels as batch, batch as channels) with
-  ``grad_out`` as the kernel, stride ``dilation`` and dilation ``s``; one unit
-  owns one ``(c, o)`` block and sums in a fixed order, so it is bitwise
-  identical for any thread count.
+  is, for each tap ``k``, a matrix product over the ``N * P`` outputs --
+  GEMM-shaped, so it runs in the BLAS (see ``weight_grad_padded``).
 
 Non-zero padding modes fold the gradient of the padded copy back onto the
 input (the adjoint of ``numpy.pad``).
@@ -95,19 +92,50 @@ def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers):
     return gxp
 
 
+# Bytes of the lowered input block (im2col rows) the weight gradient builds at
+# a time: bounded workspace whatever the problem size.
+IM2COL_BYTES = 8 << 20
+
+
+def _windows(xp, kernel, stride, dilation, osp):
+    """The strided window of `xp` each kernel tap reads, as views (N, C, *osp)."""
+    for k in itertools.product(*(range(K) for K in kernel)):
+        yield k, xp[(slice(None), slice(None)) + tuple(
+            slice(kk * dl, kk * dl + (n - 1) * s + 1, s)
+            for kk, dl, s, n in zip(k, dilation, stride, osp))]
+
+
 def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
-    """``gw (O, Cg, *kernel)`` from the padded input ``xp`` and ``gy``."""
+    """``gw (O, Cg, *kernel)`` from the padded input ``xp`` and ``gy``.
+
+    ``gw[g] = gy_g (Og, N*P) @ cols_g (N*P, Cg*K)``: the reduction over the
+    ``N * P`` outputs is GEMM-shaped, so it runs in the BLAS
+    (numpy.matmul), outside any OpenMP region of ours (no nested threading),
+    over blocks of images whose lowered input (im2col rows) stays within
+    ``IM2COL_BYTES``, accumulated in a fixed order; the BLAS splits the
+    output among its threads, not the sum, so the result does not depend on
+    the thread count."""
     N, C = xp.shape[:2]
     O = gy.shape[1]
     Cg, Og = C // groups, O // groups
-    d = len(kernel)
-    gw = np.empty((O, Cg) + tuple(kernel), dtype=xp.dtype)
-    for g in range(groups):
-        xt = xp[:, g * Cg:(g + 1) * Cg].swapaxes(0, 1)        # (Cg, N, *Lp)
-        gt = gy[:, g * Og:(g + 1) * Og].swapaxes(0, 1)        # (Og, N, *osp)
-        res = corr(xt, gt, kernel, dilation, stride, (0,) * d, 1, workers)  # (Cg, Og, *k)
-        gw[g * Og:(g + 1) * Og] = res.swapaxes(0, 1)
-    return gw
+    osp = gy.shape[2:]
+    P = math.prod(osp)
+    KK = math.prod(kernel)
+    nb = max(1, min(N, IM2COL_BYTES // max(1, P * C * KK * xp.itemsize)))
+    acc = np.zeros((groups, Og, Cg * KK), dtype=xp.dtype)
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        m = n1 - n0
+        # cols (G, Cg, KK, m, P): each tap's window written as whole rows
+        cols = np.empty((groups, Cg, KK, m) + tuple(osp), dtype=xp.dtype)
+        for t, (k, win) in enumerate(_windows(xp[n0:n1], kernel, stride, dilation, osp)):
+            cols[:, :, t] = win.reshape((m, groups, Cg) + tuple(osp)).transpose(
+                (1, 2, 0) + tuple(range(3, 3 + len(osp))))
+        g2 = np.ascontiguousarray(gy[n0:n1].reshape(m, groups, Og, P).transpose(1, 2, 0, 3))
+        # (G, Og, mP) @ (G, mP, Cg*KK): the second operand is a transposed view
+        acc += np.matmul(g2.reshape(groups, Og, m * P),
+                         cols.reshape(groups, Cg * KK, m * P).transpose(0, 2, 1))
+    return acc.reshape((O, Cg) + tuple(kernel))
 
 
 class Setup:
