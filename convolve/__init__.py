@@ -20,13 +20,13 @@ try:
 except ImportError:  # pragma: no cover
     __version__ = "0.1.0"
 
-from . import functional, signal
+from . import functional, operator, signal
 from ._threads import get_num_threads, set_num_threads, threads
 from .signal import (choose_conv_method, convolve, convolve2d, correlate, correlate2d,
                      fftconvolve, oaconvolve)
 
 __all__ = [
-    "signal", "functional", "kernels",
+    "signal", "functional", "kernels", "operator",
     "convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "oaconvolve",
     "choose_conv_method",
     "get_num_threads", "set_num_threads", "threads", "show_config",

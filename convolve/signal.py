@@ -706,3 +706,9 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
     length = {"full": [i + j - 1 for i, j in zip(s1, s2)], "same": list(in1.shape),
               "valid": [abs(i - j) + 1 for i, j in zip(s1, s2)]}[mode]
     return _choose(rdt, s1, s2, 0, length, None)
+
+
+# Vector-Jacobian products (adjoints); at the end: _signal_vjp builds on the above.
+from ._signal_vjp import convolve_vjp, correlate_vjp  # noqa: E402
+
+__all__ += ["convolve_vjp", "correlate_vjp"]
