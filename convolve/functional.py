@@ -533,3 +533,12 @@ def conv_backward(grad_out, x, weight, *, bias=False, stride=1, padding=0, dilat
     """
     return _conv_grad.backward(grad_out, x, weight, bias, stride, padding, dilation, groups,
                                padding_mode, flip, needs, workers)
+
+
+# ------------------------------------------------------- convolution as a matrix
+from ._matrix import conv_matrix, fold, unfold  # noqa: E402
+
+for _f in (conv_matrix, fold, unfold):
+    _f.__module__ = __name__
+del _f
+__all__ += ["unfold", "fold", "conv_matrix"]
