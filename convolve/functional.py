@@ -542,3 +542,10 @@ for _f in (conv_matrix, fold, unfold):
     _f.__module__ = __name__
 del _f
 __all__ += ["unfold", "fold", "conv_matrix"]
+
+
+# ------------------------------------------------------------------- pooling
+from . import pooling as _pooling  # noqa: E402
+from .pooling import *  # noqa: E402,F401,F403
+
+__all__ += list(_pooling.__all__)

@@ -1,0 +1,345 @@
+# Max and average pooling, forward and backward, on 5-D C-contiguous blocks
+# (N, C, D, H, W); 1-D and 2-D problems carry size-1 axes, with kernel 1,
+# stride 1, padding 0 and dilation 1 there.
+#
+# Window of output o along one axis (PyTorch's rules, which Python already
+# applied when it chose the output size):
+#
+#   start = o*s - p,  taps start + k*d for k in [0, K), those outside [0, L)
+#   skipped (max) or counted as zeros (avg).
+#
+# Average pooling's divisor, per output (PyTorch's CPU kernel):
+#   end  = min(start + K, L + p)      window clipped to the right padding
+#   size = prod over axes of (end - start)           count_include_pad=True
+#   then start, end clipped to [0, L); an empty clipped window gives 0;
+#   divisor = divisor_override if > 0, else size (count_include_pad) or the
+#   number of real elements inside the clipped window.
+#
+# Window bounds are computed inline, not by a helper writing through
+# pointers: Cython would not privatize variables whose address is taken.
+#
+# Forward kernels are parallel over output rows (n, c, od, oh); backward ones
+# over (n, c) planes, since windows overlap and a plane's gradient is a
+# scatter-add. Each output element is written by exactly one thread in a fixed
+# order, so results are bitwise identical for any thread count.
+
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t
+from libc.math cimport INFINITY
+
+from _types cimport real
+
+
+cdef int _max_fwd(const real* x, real* out, int64_t* idx,
+                  Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                  Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+                  Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+                  Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                  Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                  int n_threads) noexcept nogil:
+    cdef Py_ssize_t n_units = N * C * OD * OH
+    cdef Py_ssize_t u, m, oh, od, nc, ow, kd, kh, kw, d0, h0, w0, idd, ih, iw
+    cdef Py_ssize_t rowbase, a, b, lo, hi
+    cdef bint take
+    cdef const real* plane
+    cdef const real* row
+    cdef real v, vmax
+    cdef real* orow
+    cdef int64_t* irow
+    if n_threads > n_units:
+        n_threads = <int> n_units if n_units > 0 else 1
+    with parallel(num_threads=n_threads):
+        for u in prange(n_units, schedule='static'):
+            oh = u % OH
+            m = u // OH
+            od = m % OD
+            nc = m // OD
+            plane = x + nc * D * H * W
+            orow = out + u * OW
+            irow = NULL if idx == NULL else idx + u * OW
+            d0 = od * sd - pd
+            h0 = oh * sh - ph
+            for ow in range(OW):
+                w0 = ow * sw - pw
+                # PyTorch's initial index: the first in-bounds tap of each axis
+                idd = d0
+                while idd < 0:
+                    idd = idd + dd
+                ih = h0
+                while ih < 0:
+                    ih = ih + dh
+                iw = w0
+                while iw < 0:
+                    iw = iw + dw
+                if irow != NULL:
+                    irow[ow] = (idd * H + ih) * W + iw
+                orow[ow] = -INFINITY
+            # taps outermost, outputs of the row innermost: for each tap, the
+            # outputs whose window holds it in bounds form one range [lo, hi),
+            # swept with branch-free updates; each output still sees its taps
+            # in PyTorch's (kd, kh, kw) order, so ties and NaNs resolve alike.
+            for kd in range(KD):
+                idd = d0 + kd * dd
+                if idd < 0 or idd >= D:
+                    continue
+                for kh in range(KH):
+                    ih = h0 + kh * dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    rowbase = (idd * H + ih) * W
+                    row = plane + rowbase
+                    for kw in range(KW):
+                        a = pw - kw * dw
+                        lo = 0 if a <= 0 else (a + sw - 1) // sw
+                        b = W - 1 + a
+                        hi = 0 if b < 0 else b // sw + 1
+                        if hi > OW:
+                            hi = OW
+                        if irow == NULL:
+                            for ow in range(lo, hi):
+                                v = row[ow * sw - a]
+                                vmax = orow[ow]
+                                take = (v > vmax) | (v != v)
+                                orow[ow] = v if take else vmax
+                        else:
+                            for ow in range(lo, hi):
+                                iw = ow * sw - a
+                                v = row[iw]
+                                vmax = orow[ow]
+                                # a NaN wins (and the last NaN's index), as in PyTorch
+                                take = (v > vmax) | (v != v)
+                                orow[ow] = v if take else vmax
+                                irow[ow] = rowbase + iw if take else irow[ow]
+    return 0
+
+
+cdef int _max_bwd(const real* go, const int64_t* idx, real* gi, char* bad,
+                  Py_ssize_t NC, Py_ssize_t P, Py_ssize_t Q, int n_threads) noexcept nogil:
+    """gi[nc, idx[nc, q]] += go[nc, q]; P input elements, Q outputs per plane.
+    bad[nc] = 1 where plane nc has an index outside [0, P) (skipped)."""
+    cdef Py_ssize_t nc, q
+    cdef int64_t j
+    if n_threads > NC:
+        n_threads = <int> NC if NC > 0 else 1
+    with parallel(num_threads=n_threads):
+        for nc in prange(NC, schedule='static'):
+            for q in range(Q):
+                j = idx[nc * Q + q]
+                if j < 0 or j >= P:
+                    bad[nc] = 1
+                else:
+                    gi[nc * P + j] += go[nc * Q + q]
+    return 0
+
+
+cdef int _avg_fwd(const real* x, real* out,
+                  Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                  Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+                  Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+                  Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                  bint include_pad, Py_ssize_t divisor, int n_threads) noexcept nogil:
+    cdef Py_ssize_t n_units = N * C * OD * OH
+    cdef Py_ssize_t u, m, oh, od, nc, ow, idd, ih, iw
+    cdef Py_ssize_t d_lo, d_hi, d_full, h_lo, h_hi, h_full, w_lo, w_hi, w_full, cnt
+    cdef const real* plane
+    cdef const real* row
+    cdef Py_ssize_t kw, a, b, lo, hi
+    cdef real* orow
+    if n_threads > n_units:
+        n_threads = <int> n_units if n_units > 0 else 1
+    with parallel(num_threads=n_threads):
+        for u in prange(n_units, schedule='static'):
+            oh = u % OH
+            m = u // OH
+            od = m % OD
+            nc = m // OD
+            plane = x + nc * D * H * W
+            orow = out + u * OW
+            d_lo = od * sd - pd
+            d_hi = d_lo + KD
+            if d_hi > D + pd:
+                d_hi = D + pd
+            d_full = d_hi - d_lo
+            if d_lo < 0:
+                d_lo = 0
+            if d_hi > D:
+                d_hi = D
+            h_lo = oh * sh - ph
+            h_hi = h_lo + KH
+            if h_hi > H + ph:
+                h_hi = H + ph
+            h_full = h_hi - h_lo
+            if h_lo < 0:
+                h_lo = 0
+            if h_hi > H:
+                h_hi = H
+            # window sums swept tap by tap over the row's outputs (each output
+            # still adds its cells in (d, h, w) order), then divided
+            for ow in range(OW):
+                orow[ow] = 0
+            for idd in range(d_lo, d_hi):
+                for ih in range(h_lo, h_hi):
+                    row = plane + (idd * H + ih) * W
+                    for kw in range(KW):
+                        a = pw - kw
+                        lo = 0 if a <= 0 else (a + sw - 1) // sw
+                        b = W - 1 + a
+                        hi = 0 if b < 0 else b // sw + 1
+                        if hi > OW:
+                            hi = OW
+                        for ow in range(lo, hi):
+                            orow[ow] = orow[ow] + row[ow * sw - a]
+            for ow in range(OW):
+                w_lo = ow * sw - pw
+                w_hi = w_lo + KW
+                if w_hi > W + pw:
+                    w_hi = W + pw
+                w_full = w_hi - w_lo
+                if w_lo < 0:
+                    w_lo = 0
+                if w_hi > W:
+                    w_hi = W
+                if d_lo >= d_hi or h_lo >= h_hi or w_lo >= w_hi:
+                    orow[ow] = 0
+                    continue
+                if divisor > 0:
+                    cnt = divisor
+                elif include_pad:
+                    cnt = d_full * h_full * w_full
+                else:
+                    cnt = (d_hi - d_lo) * (h_hi - h_lo) * (w_hi - w_lo)
+                orow[ow] = orow[ow] / cnt
+    return 0
+
+
+cdef int _avg_bwd(const real* go, real* gi,
+                  Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                  Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+                  Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+                  Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                  bint include_pad, Py_ssize_t divisor, int n_threads) noexcept nogil:
+    cdef Py_ssize_t NC = N * C
+    cdef Py_ssize_t nc, od, oh, ow, idd, ih, iw
+    cdef Py_ssize_t d_lo, d_hi, d_full, h_lo, h_hi, h_full, w_lo, w_hi, w_full, cnt
+    cdef real* plane
+    cdef real* row
+    cdef const real* grow
+    cdef real g
+    if n_threads > NC:
+        n_threads = <int> NC if NC > 0 else 1
+    with parallel(num_threads=n_threads):
+        for nc in prange(NC, schedule='static'):
+            plane = gi + nc * D * H * W
+            for od in range(OD):
+                d_lo = od * sd - pd
+                d_hi = d_lo + KD
+                if d_hi > D + pd:
+                    d_hi = D + pd
+                d_full = d_hi - d_lo
+                if d_lo < 0:
+                    d_lo = 0
+                if d_hi > D:
+                    d_hi = D
+                for oh in range(OH):
+                    h_lo = oh * sh - ph
+                    h_hi = h_lo + KH
+                    if h_hi > H + ph:
+                        h_hi = H + ph
+                    h_full = h_hi - h_lo
+                    if h_lo < 0:
+                        h_lo = 0
+                    if h_hi > H:
+                        h_hi = H
+                    grow = go + ((nc * OD + od) * OH + oh) * OW
+                    for ow in range(OW):
+                        w_lo = ow * sw - pw
+                        w_hi = w_lo + KW
+                        if w_hi > W + pw:
+                            w_hi = W + pw
+                        w_full = w_hi - w_lo
+                        if w_lo < 0:
+                            w_lo = 0
+                        if w_hi > W:
+                            w_hi = W
+                        if d_lo >= d_hi or h_lo >= h_hi or w_lo >= w_hi:
+                            continue
+                        if divisor > 0:
+                            cnt = divisor
+                        elif include_pad:
+                            cnt = d_full * h_full * w_full
+                        else:
+                            cnt = (d_hi - d_lo) * (h_hi - h_lo) * (w_hi - w_lo)
+                        g = grow[ow] / cnt
+                        for idd in range(d_lo, d_hi):
+                            for ih in range(h_lo, h_hi):
+                                row = plane + (idd * H + ih) * W
+                                for iw in range(w_lo, w_hi):
+                                    row[iw] = row[iw] + g
+    return 0
+
+
+def max_pool_forward(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] out,
+                     int64_t[:, :, :, :, ::1] idx, tuple k, tuple s, tuple p, tuple d,
+                     int n_threads):
+    """Fill `out` and `idx` (shape (N, C, OD, OH, OW)) with window maxima of `x` and
+    their flat positions in the (n, c) input volume; `idx` None: values only."""
+    cdef int64_t* ip = NULL
+    cdef Py_ssize_t KD = k[0], KH = k[1], KW = k[2]
+    cdef Py_ssize_t sd = s[0], sh = s[1], sw = s[2]
+    cdef Py_ssize_t pd = p[0], ph = p[1], pw = p[2]
+    cdef Py_ssize_t dd = d[0], dh = d[1], dw = d[2]
+    if out.size == 0:
+        return
+    if idx is not None:
+        ip = &idx[0, 0, 0, 0, 0]
+    with nogil:
+        _max_fwd(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], ip,
+                 x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
+                 out.shape[2], out.shape[3], out.shape[4],
+                 KD, KH, KW, sd, sh, sw, pd, ph, pw, dd, dh, dw, n_threads)
+
+
+def max_pool_backward(const real[:, ::1] grad_out, const int64_t[:, ::1] idx,
+                      real[:, ::1] grad_in, char[::1] bad, int n_threads):
+    """grad_in[nc, idx[nc, q]] += grad_out[nc, q] on (N*C, Q) / (N*C, P) blocks;
+    bad[nc] set to 1 where plane nc holds an index outside [0, P)."""
+    if grad_out.size == 0 or grad_in.size == 0:
+        return
+    with nogil:
+        _max_bwd(&grad_out[0, 0], &idx[0, 0], &grad_in[0, 0], &bad[0],
+                 grad_in.shape[0], grad_in.shape[1], grad_out.shape[1], n_threads)
+
+
+def avg_pool_forward(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] out,
+                     tuple k, tuple s, tuple p, bint include_pad, Py_ssize_t divisor,
+                     int n_threads):
+    """Fill `out` (N, C, OD, OH, OW) with window means of `x`; divisor 0: none."""
+    cdef Py_ssize_t KD = k[0], KH = k[1], KW = k[2]
+    cdef Py_ssize_t sd = s[0], sh = s[1], sw = s[2]
+    cdef Py_ssize_t pd = p[0], ph = p[1], pw = p[2]
+    if out.size == 0:
+        return
+    with nogil:
+        _avg_fwd(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0],
+                 x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
+                 out.shape[2], out.shape[3], out.shape[4],
+                 KD, KH, KW, sd, sh, sw, pd, ph, pw, include_pad, divisor, n_threads)
+
+
+def avg_pool_backward(const real[:, :, :, :, ::1] grad_out, real[:, :, :, :, ::1] grad_in,
+                      tuple k, tuple s, tuple p, bint include_pad, Py_ssize_t divisor,
+                      int n_threads):
+    """Add to `grad_in` (zeroed, (N, C, D, H, W)) the adjoint of avg_pool_forward."""
+    cdef Py_ssize_t KD = k[0], KH = k[1], KW = k[2]
+    cdef Py_ssize_t sd = s[0], sh = s[1], sw = s[2]
+    cdef Py_ssize_t pd = p[0], ph = p[1], pw = p[2]
+    if grad_out.size == 0 or grad_in.size == 0:
+        return
+    with nogil:
+        _avg_bwd(&grad_out[0, 0, 0, 0, 0], &grad_in[0, 0, 0, 0, 0],
+                 grad_in.shape[0], grad_in.shape[1], grad_in.shape[2], grad_in.shape[3],
+                 grad_in.shape[4], grad_out.shape[2], grad_out.shape[3], grad_out.shape[4],
+                 KD, KH, KW, sd, sh, sw, pd, ph, pw, include_pad, divisor, n_threads)

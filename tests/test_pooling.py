@@ -1,0 +1,241 @@
+"""Max and average pooling, forward and backward: ``convolve.pooling``.
+
+Compared with the independent NumPy oracle in ``tests/reference_pool.py`` and
+with ``torch.nn.functional`` (values, indices, gradients by autograd) over a
+grid of ranks, dtypes and options, including ``ceil_mode`` windows that
+overlap or would start in the right padding; plus a finite-difference check
+and the adjoint identity of average pooling, thread-count independence, NaN
+propagation and argument errors.
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from convolve import pooling as P
+
+try:
+    from . import reference_pool as ref
+except ImportError:
+    import reference_pool as ref
+
+MAX = {1: P.max_pool1d, 2: P.max_pool2d, 3: P.max_pool3d}
+MAX_BWD = {1: P.max_pool1d_backward, 2: P.max_pool2d_backward, 3: P.max_pool3d_backward}
+AVG = {1: P.avg_pool1d, 2: P.avg_pool2d, 3: P.avg_pool3d}
+AVG_BWD = {1: P.avg_pool1d_backward, 2: P.avg_pool2d_backward, 3: P.avg_pool3d_backward}
+DTYPES = [np.float32, np.float64]
+
+# (spatial shape, kernel, stride, padding, dilation, ceil_mode)
+CASES = [
+    ((10,), 3, 2, 1, 1, True),
+    ((7,), 2, None, 0, 1, True),
+    ((9,), 3, 1, 1, 2, False),
+    ((5,), 3, 3, 1, 1, True),          # last ceil window would start in the padding: dropped
+    ((6,), 3, 2, 1, 1, True),          # last window reaches into the right padding
+    ((7, 8), 3, 2, 1, 1, True),
+    ((5, 6), (2, 3), (2, 1), (1, 1), (1, 2), False),
+    ((5, 6), 3, 3, 1, 1, True),
+    ((6, 5), (3, 2), (2, 3), (1, 1), 1, True),
+    ((4, 5, 6), 2, 2, 1, 1, True),
+    ((5, 5, 4), (3, 2, 2), (2, 1, 2), (1, 0, 1), (1, 2, 1), False),
+]
+IDS = [f"{len(c[0])}d-{i}" for i, c in enumerate(CASES)]
+# average pooling has no dilation
+AVG_CASES = [c for c in CASES if np.all(np.asarray(c[4]) == 1)]
+AVG_IDS = [i for i, c in zip(IDS, CASES) if c in AVG_CASES]
+AVG_OPTS = [(True, None), (False, None), (True, 3), (False, 2)]
+
+
+def _x(rng, sp, dtype, N=2, C=3):
+    return rng.standard_normal((N, C) + sp).astype(dtype)
+
+
+def _tkw(stride):
+    return {} if stride is None else {"stride": stride}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_max_pool_reference_and_torch(case, dtype, rng, torch, assert_close):
+    sp, k, s, p, d, ceil = case
+    nd = len(sp)
+    x = _x(rng, sp, dtype)
+    y, idx = MAX[nd](x, k, s, p, d, ceil, return_indices=True)
+    ry, ridx = ref.max_pool(x, k, s, p, d, ceil)
+    assert y.dtype == dtype and idx.dtype == np.int64
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(idx, ridx)
+    np.testing.assert_array_equal(MAX[nd](x, k, s, p, d, ceil), y)   # values-only path
+    tf = getattr(torch.nn.functional, f"max_pool{nd}d")
+    tx = torch.from_numpy(x).requires_grad_()
+    ty, tidx = tf(tx, k, **_tkw(s), padding=p, dilation=d, ceil_mode=ceil, return_indices=True)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    g = rng.standard_normal(y.shape).astype(dtype)
+    ty.backward(torch.from_numpy(g))
+    gx = MAX_BWD[nd](g, idx, x.shape)
+    assert gx.dtype == dtype
+    assert_close(gx, tx.grad.numpy())
+    assert_close(gx, ref.max_pool_backward(g, ridx, x.shape))
+
+
+@pytest.mark.parametrize("opts", AVG_OPTS, ids=lambda o: f"pad{int(o[0])}-div{o[1]}")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", AVG_CASES, ids=AVG_IDS)
+def test_avg_pool_reference_and_torch(case, dtype, opts, rng, torch, assert_close):
+    sp, k, s, p, d, ceil = case
+    nd = len(sp)
+    cip, div = opts
+    kw = dict(stride=s, padding=p, ceil_mode=ceil, count_include_pad=cip,
+              divisor_override=div)
+    x = _x(rng, sp, dtype)
+    y = AVG[nd](x, k, **kw)
+    assert y.dtype == dtype
+    assert_close(y, ref.avg_pool(x, k, **kw))
+    tf = getattr(torch.nn.functional, f"avg_pool{nd}d")
+    tkw = dict(_tkw(s), padding=p, ceil_mode=ceil, count_include_pad=cip)
+    if nd > 1:
+        tkw["divisor_override"] = div
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = tf(tx, k, **tkw)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx = AVG_BWD[nd](g, x.shape, k, **kw)
+    assert gx.dtype == dtype
+    assert_close(gx, ref.avg_pool_backward(g, x.shape, k, **kw))
+    if nd == 1 and div is not None:
+        return  # torch's avg_pool1d has no divisor_override
+    assert_close(y, ty.detach().numpy())
+    ty.backward(torch.from_numpy(g))
+    assert_close(gx, tx.grad.numpy())
+
+
+@pytest.mark.parametrize("opts", AVG_OPTS, ids=lambda o: f"pad{int(o[0])}-div{o[1]}")
+@pytest.mark.parametrize("case", AVG_CASES, ids=AVG_IDS)
+def test_avg_pool_adjoint_and_finite_differences(case, opts, rng):
+    sp, k, s, p, _, ceil = case
+    nd = len(sp)
+    kw = dict(stride=s, padding=p, ceil_mode=ceil, count_include_pad=opts[0],
+              divisor_override=opts[1])
+    x = _x(rng, sp, np.float64)
+    y = AVG[nd](x, k, **kw)
+    g = rng.standard_normal(y.shape)
+    gx = AVG_BWD[nd](g, x.shape, k, **kw)
+    # adjoint: <A x, g> == <x, A^T g>
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, gx), rtol=1e-12)
+    # central difference of L(x) = <A x, g> along a random direction
+    v = rng.standard_normal(x.shape)
+    eps = 1e-6
+    fd = (np.vdot(AVG[nd](x + eps * v, k, **kw), g)
+          - np.vdot(AVG[nd](x - eps * v, k, **kw), g)) / (2 * eps)
+    np.testing.assert_allclose(fd, np.vdot(gx, v), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_threads_bitwise_equal(dtype, rng):
+    x = rng.standard_normal((8, 16, 48, 48)).astype(dtype)  # enough work for 2 threads
+    y1, i1 = P.max_pool2d(x, 3, 2, 1, return_indices=True, workers=1)
+    y2, i2 = P.max_pool2d(x, 3, 2, 1, return_indices=True, workers=2)
+    assert y1.tobytes() == y2.tobytes() and i1.tobytes() == i2.tobytes()
+    assert P.max_pool2d(x, 3, 2, 1, workers=2).tobytes() == y1.tobytes()
+    g = rng.standard_normal(y1.shape).astype(dtype)
+    a = P.max_pool2d_backward(g, i1, x.shape, workers=1)
+    b = P.max_pool2d_backward(g, i1, x.shape, workers=2)
+    assert a.tobytes() == b.tobytes()
+    kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    a = P.avg_pool2d(x, workers=1, **kw)
+    b = P.avg_pool2d(x, workers=2, **kw)
+    assert a.tobytes() == b.tobytes()
+    a = P.avg_pool2d_backward(a, x.shape, workers=1, **kw)
+    b = P.avg_pool2d_backward(b, x.shape, workers=2, **kw)
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_nan_and_inf(nd, rng, torch):
+    sp = (5,) * nd
+    x = rng.standard_normal((1, 2) + sp)
+    flat = x.reshape(-1)
+    flat[[0, 3, 7, 40 % flat.size]] = np.nan
+    flat[[1, 9]] = -np.inf
+    x[0, 1] = -np.inf                       # a channel of -inf only
+    y, idx = MAX[nd](x, 2, 1, 1, return_indices=True)
+    ty, tidx = getattr(torch.nn.functional, f"max_pool{nd}d")(
+        torch.from_numpy(x), 2, 1, 1, return_indices=True)
+    np.testing.assert_array_equal(y, ty.numpy())     # NaN positions included
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    ry, ridx = ref.max_pool(x, 2, 1, 1)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(idx, ridx)
+    np.testing.assert_array_equal(MAX[nd](x, 2, 1, 1), y)
+    assert np.isnan(y).any() and np.isneginf(y[0, 1]).all()
+
+
+def test_unbatched_int_and_noncontiguous_inputs(rng, assert_close):
+    x = rng.standard_normal((3, 9, 8))
+    y, idx = P.max_pool2d(x, 2, return_indices=True)
+    yb, idxb = P.max_pool2d(x[None], 2, return_indices=True)
+    np.testing.assert_array_equal(y, yb[0])
+    np.testing.assert_array_equal(idx, idxb[0])
+    g = P.max_pool2d_backward(np.ones_like(y), idx, x.shape)
+    assert g.shape == x.shape
+    a = P.avg_pool2d_backward(np.ones_like(y), x.shape, 2)
+    assert a.shape == x.shape
+    xi = rng.integers(-5, 5, (2, 3, 8))
+    assert P.avg_pool1d(xi, 2).dtype == np.float64
+    xt = rng.standard_normal((2, 3, 10, 12)).astype(np.float32)[:, :, ::2, ::-1]
+    assert_close(P.avg_pool2d(xt, 2, padding=1), ref.avg_pool(np.ascontiguousarray(xt), 2,
+                                                              padding=1))
+    assert P.max_pool1d(np.zeros((0, 3, 8)), 2).shape == (0, 3, 4)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda x: P.max_pool2d(x, 3, padding=2), ValueError, "padding"),
+    (lambda x: P.max_pool2d(x, 0), ValueError, "kernel_size"),
+    (lambda x: P.max_pool2d(x, 2, stride=0), ValueError, "stride"),
+    (lambda x: P.max_pool2d(x, 2, dilation=0), ValueError, "dilation"),
+    (lambda x: P.max_pool2d(x, 2, padding=-1), ValueError, "padding"),
+    (lambda x: P.max_pool2d(x, (2, 2, 2)), ValueError, "kernel_size"),
+    (lambda x: P.max_pool2d(x, 2.5), TypeError, "kernel_size"),
+    (lambda x: P.max_pool2d(x[0, 0], 2), ValueError, "dimensions"),
+    (lambda x: P.max_pool2d(x, 9), ValueError, "output size"),
+    (lambda x: P.max_pool2d(x.astype(complex), 2), TypeError, "complex"),
+    (lambda x: P.avg_pool2d(x, 2, divisor_override=0), ValueError, "divisor_override"),
+    (lambda x: P.avg_pool2d(x, 2, divisor_override=1.5), TypeError, "divisor_override"),
+    (lambda x: P.avg_pool2d_backward(np.ones((1, 2, 2, 2)), x.shape, 2), ValueError,
+     "grad_out"),
+    (lambda x: P.max_pool2d_backward(np.ones((1, 2, 3, 3)), np.full((1, 2, 3, 3), 99),
+                                     x.shape), ValueError, "indices"),
+    (lambda x: P.max_pool2d_backward(np.ones((1, 2, 3, 3)), np.zeros((1, 2, 3, 3)),
+                                     x.shape), TypeError, "indices"),
+    (lambda x: P.max_pool2d_backward(np.ones((1, 2, 3, 3)), np.zeros((1, 2, 3, 2), int),
+                                     x.shape), ValueError, "indices"),
+    (lambda x: P.max_pool2d("abc", 2), TypeError, "x"),
+])
+def test_bad_inputs_raise(call, exc, match):
+    x = np.zeros((1, 2, 6, 6))
+    with pytest.raises(exc, match=match):
+        call(x)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(nd=st.integers(1, 3), data=st.data())
+def test_random_options_match_torch(nd, data, torch, assert_close):
+    k = tuple(data.draw(st.integers(1, 4)) for _ in range(nd))
+    s = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+    p = tuple(data.draw(st.integers(0, ki // 2)) for ki in k)
+    d = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+    sp = tuple(data.draw(st.integers(1, 7)) for _ in range(nd))
+    ceil = data.draw(st.booleans())
+    cip = data.draw(st.booleans())
+    assume(all(L + 2 * pi - di * (ki - 1) - 1 >= 0 for L, ki, pi, di in zip(sp, k, p, d)))
+    x = np.random.default_rng(len(sp) + sum(k)).standard_normal((2, 2) + sp)
+    tf = torch.nn.functional
+    tx = torch.from_numpy(x)
+    y, idx = MAX[nd](x, k, s, p, d, ceil, return_indices=True)
+    ty, tidx = getattr(tf, f"max_pool{nd}d")(tx, k, s, p, d, ceil, return_indices=True)
+    np.testing.assert_array_equal(y, ty.numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    # torch's avg_pool3d rejects inputs smaller than the kernel even when padded
+    assume(all(L >= ki for L, ki in zip(sp, k)))
+    ya = AVG[nd](x, k, s, p, ceil, cip)
+    assert_close(ya, getattr(tf, f"avg_pool{nd}d")(tx, k, s, p, ceil, cip).numpy())
