@@ -133,6 +133,29 @@ cdef int _max_bwd(const real* go, const int64_t* idx, real* gi, char* bad,
     return 0
 
 
+cdef struct Window:
+    Py_ssize_t lo, hi, full
+
+
+cdef inline Window _avg_window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssize_t K,
+                               Py_ssize_t n) noexcept nogil:
+    """Avg-pool window of output `o` along one axis, PyTorch's rule: `full` is
+    its size clipped to the padded input (count_include_pad's count), [lo, hi)
+    the part inside the input. Returned by value: each thread keeps its copy
+    (a variable whose address is taken would be shared inside prange)."""
+    cdef Window r
+    r.lo = o * s - p
+    r.hi = r.lo + K
+    if r.hi > n + p:
+        r.hi = n + p
+    r.full = r.hi - r.lo
+    if r.lo < 0:
+        r.lo = 0
+    if r.hi > n:
+        r.hi = n
+    return r
+
+
 cdef int _avg_fwd(const real* x, real* out,
                   Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
                   Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
@@ -143,6 +166,7 @@ cdef int _avg_fwd(const real* x, real* out,
     cdef Py_ssize_t n_units = N * C * OD * OH
     cdef Py_ssize_t u, m, oh, od, nc, ow, idd, ih, iw
     cdef Py_ssize_t d_lo, d_hi, d_full, h_lo, h_hi, h_full, w_lo, w_hi, w_full, cnt
+    cdef Window win
     cdef const real* plane
     cdef const real* row
     cdef Py_ssize_t kw, a, b, lo, hi
@@ -157,24 +181,10 @@ cdef int _avg_fwd(const real* x, real* out,
             nc = m // OD
             plane = x + nc * D * H * W
             orow = out + u * OW
-            d_lo = od * sd - pd
-            d_hi = d_lo + KD
-            if d_hi > D + pd:
-                d_hi = D + pd
-            d_full = d_hi - d_lo
-            if d_lo < 0:
-                d_lo = 0
-            if d_hi > D:
-                d_hi = D
-            h_lo = oh * sh - ph
-            h_hi = h_lo + KH
-            if h_hi > H + ph:
-                h_hi = H + ph
-            h_full = h_hi - h_lo
-            if h_lo < 0:
-                h_lo = 0
-            if h_hi > H:
-                h_hi = H
+            win = _avg_window(od, sd, pd, KD, D)
+            d_lo, d_hi, d_full = win.lo, win.hi, win.full
+            win = _avg_window(oh, sh, ph, KH, H)
+            h_lo, h_hi, h_full = win.lo, win.hi, win.full
             # window sums swept tap by tap over the row's outputs (each output
             # still adds its cells in (d, h, w) order), then divided
             for ow in range(OW):
@@ -192,15 +202,8 @@ cdef int _avg_fwd(const real* x, real* out,
                         for ow in range(lo, hi):
                             orow[ow] = orow[ow] + row[ow * sw - a]
             for ow in range(OW):
-                w_lo = ow * sw - pw
-                w_hi = w_lo + KW
-                if w_hi > W + pw:
-                    w_hi = W + pw
-                w_full = w_hi - w_lo
-                if w_lo < 0:
-                    w_lo = 0
-                if w_hi > W:
-                    w_hi = W
+                win = _avg_window(ow, sw, pw, KW, W)
+                w_lo, w_hi, w_full = win.lo, win.hi, win.full
                 if d_lo >= d_hi or h_lo >= h_hi or w_lo >= w_hi:
                     orow[ow] = 0
                     continue
@@ -224,6 +227,7 @@ cdef int _avg_bwd(const real* go, real* gi,
     cdef Py_ssize_t NC = N * C
     cdef Py_ssize_t nc, od, oh, ow, idd, ih, iw
     cdef Py_ssize_t d_lo, d_hi, d_full, h_lo, h_hi, h_full, w_lo, w_hi, w_full, cnt
+    cdef Window win
     cdef real* plane
     cdef real* row
     cdef const real* grow
@@ -234,36 +238,15 @@ cdef int _avg_bwd(const real* go, real* gi,
         for nc in prange(NC, schedule='static'):
             plane = gi + nc * D * H * W
             for od in range(OD):
-                d_lo = od * sd - pd
-                d_hi = d_lo + KD
-                if d_hi > D + pd:
-                    d_hi = D + pd
-                d_full = d_hi - d_lo
-                if d_lo < 0:
-                    d_lo = 0
-                if d_hi > D:
-                    d_hi = D
+                win = _avg_window(od, sd, pd, KD, D)
+                d_lo, d_hi, d_full = win.lo, win.hi, win.full
                 for oh in range(OH):
-                    h_lo = oh * sh - ph
-                    h_hi = h_lo + KH
-                    if h_hi > H + ph:
-                        h_hi = H + ph
-                    h_full = h_hi - h_lo
-                    if h_lo < 0:
-                        h_lo = 0
-                    if h_hi > H:
-                        h_hi = H
+                    win = _avg_window(oh, sh, ph, KH, H)
+                    h_lo, h_hi, h_full = win.lo, win.hi, win.full
                     grow = go + ((nc * OD + od) * OH + oh) * OW
                     for ow in range(OW):
-                        w_lo = ow * sw - pw
-                        w_hi = w_lo + KW
-                        if w_hi > W + pw:
-                            w_hi = W + pw
-                        w_full = w_hi - w_lo
-                        if w_lo < 0:
-                            w_lo = 0
-                        if w_hi > W:
-                            w_hi = W
+                        win = _avg_window(ow, sw, pw, KW, W)
+                        w_lo, w_hi, w_full = win.lo, win.hi, win.full
                         if d_lo >= d_hi or h_lo >= h_hi or w_lo >= w_hi:
                             continue
                         if divisor > 0:
