@@ -328,7 +328,44 @@ def _pool_cases():
         _pool_case("local_response_norm/n5/fwd", "normalization",
                    lambda F, x: F.local_response_norm(x, 5),
                    lambda TF, x: TF.local_response_norm(x, 5, 1e-4, 0.75, 2.0), quick=True),
+        _lrn_backward_case(),
+        _pool_case("lp_pool2d/p2_k2s2/fwd", "pooling",
+                   lambda F, x: F.lp_pool2d(x, 2, 2, 2),
+                   lambda TF, x: TF.lp_pool2d(x, 2, 2, 2)),
+        _pool_case("adaptive_avg_pool2d/o7/fwd", "pooling",
+                   lambda F, x: F.adaptive_avg_pool2d(x, 7),
+                   lambda TF, x: TF.adaptive_avg_pool2d(x, 7)),
+        _pool_case("relu/fwd", "normalization",
+                   lambda F, x: F.relu(x),
+                   lambda TF, x: TF.relu(x)),
     ]
+
+
+def _lrn_backward_case():
+    """Input gradient of local_response_norm(x, 5); PyTorch's is the autograd
+    backward of its composite forward (graph built once, backward timed)."""
+
+    def make(rng, dtype):
+        return {"x": _rand(rng, POOL_X, dtype), "gy": _rand(rng, POOL_X, dtype)}
+
+    def ours(cv, a):
+        f = api(cv, "functional.local_response_norm_backward")
+        return lambda: f(a["gy"], a["x"], 5)
+
+    def torch_peer(a):
+        torch = _torch()
+        tx, tgy = _tensors(a, "x", "gy")
+        tx = tx.clone().requires_grad_()
+        with torch.enable_grad():
+            ty = torch.nn.functional.local_response_norm(tx, 5, 1e-4, 0.75, 2.0)
+
+        def run():
+            tx.grad = None
+            ty.backward(tgy, retain_graph=True)
+        return run
+
+    return Case("local_response_norm/n5/bwd", "normalization", make, ours,
+                [Peer("torch", "torch", torch_peer)], items=POOL_ITEMS)
 
 
 # ------------------------------------------------------------------ signal family

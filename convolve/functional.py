@@ -549,3 +549,12 @@ from . import pooling as _pooling  # noqa: E402
 from .pooling import *  # noqa: E402,F401,F403
 
 __all__ += list(_pooling.__all__)
+
+
+# ------------------------------------------- normalization and activations
+from . import activations as _activations  # noqa: E402
+from . import normalization as _normalization  # noqa: E402
+from .activations import *  # noqa: E402,F401,F403
+from .normalization import *  # noqa: E402,F401,F403
+
+__all__ += list(_normalization.__all__) + list(_activations.__all__)

@@ -1,4 +1,5 @@
-"""Local normalization: local response normalization (AlexNet)."""
+"""Local normalization (local response normalization, forward and backward) and
+elementwise activations."""
 from .common import Benchmark, params_for
 
 

@@ -1,4 +1,5 @@
-"""Pooling: max (with and without indices, and its backward) and average."""
+"""Pooling: max (with and without indices, and its backward), average, Lp and
+adaptive average."""
 from .common import Benchmark, params_for
 
 
