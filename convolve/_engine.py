@@ -5,8 +5,11 @@ Callers hand over 5-D C-contiguous blocks ``x (N, C, D, H, W)``,
 """
 import numpy as np
 
-from . import _direct
+from . import _direct, _winograd
 from ._threads import resolve_workers
+
+# method= values of the NN family's forward (convolve.functional.conv*d)
+METHODS = ("auto", "direct", "winograd")
 
 # Per-thread workspace the PLANE loop order may use: the flattened output
 # plane accumulator and the padded input plane should stay in L2.
@@ -145,14 +148,33 @@ def _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers):
     return out
 
 
-def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers):
-    """out[...] = direct correlation of the 5-D blocks (see pyx/_direct.pyx)."""
+def check_method(method, x_shape, w_shape, stride, dilation, groups, dtype, name):
+    """Validate `method` for a 5-D problem; ValueError naming the rule when a
+    forced method cannot compute it."""
+    if method not in METHODS:
+        raise ValueError(f"{name}: method must be one of {METHODS}, got {method!r}")
+    if method == "winograd" and not _winograd.applies(x_shape, w_shape, stride, dilation,
+                                                      groups, np.dtype(dtype)):
+        raise ValueError(f"{name}: method='winograd' computes 2-D float32/float64 "
+                         f"convolutions with a 3x3 kernel, stride 1, dilation 1 and "
+                         f"groups=1; use 'direct' or 'auto' here")
+
+
+def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="auto"):
+    """out[...] = correlation of the 5-D blocks: Winograd F(2x2, 3x3) where
+    `method` asks for it or 'auto' judges it faster (pyx/_winograd_kernel.pyx),
+    else the direct kernel (pyx/_direct.pyx)."""
     if x.dtype.kind == "c":
         return _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers)
     if out.size == 0:
         return out
     macs = out.size * w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
     n_threads = resolve_workers(workers, macs)
+    if method != "direct" and _winograd.applies(x.shape, w.shape, stride, dilation, groups,
+                                                x.dtype):
+        if (method == "winograd" or _winograd.pays(x.shape[1], w.shape[0], out.shape[3:])) \
+                and _winograd.correlate(x, w, out, bias, pad, n_threads):
+            return out
     # space_to_depth adds zero taps that read elements outside the real
     # windows: 0 * inf = NaN would leak there, so non-finite inputs take the
     # strided ROWS loop order, which reads exactly the window.
