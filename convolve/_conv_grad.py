@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from . import _engine
+from . import _engine, _wgrad
+from ._threads import resolve_workers
 from ._validate import check_size, int_tuple, nn_dtype, positive_int
 
 
@@ -105,8 +106,59 @@ def _windows(xp, kernel, stride, dilation, osp):
             for kk, dl, s, n in zip(k, dilation, stride, osp))]
 
 
+# Units (output entries x image chunks) the direct weight gradient aims for:
+# enough to share among threads, fixed by the shapes alone (not the thread
+# count), so that the chunk sums, added in order, do not depend on threads.
+WGRAD_UNITS = 256
+
+
+def direct_weight_grad_pays(O, Cg, groups, kernel):
+    """Whether the dot-product kernel (pyx/_wgrad.pyx) beats the GEMM: few
+    output channels per group (depthwise, grouped) or a small reduction
+    per output channel (first layers), where the GEMM is skinny."""
+    return O // groups <= 4 or Cg * math.prod(kernel) <= 32
+
+
+def weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers):
+    """``gw`` by pyx/_wgrad.pyx: strides along H and W become stride 1 by the
+    forward's polyphase rewrite (each tap then lives in one phase channel)."""
+    d = len(kernel)
+    lift = (1,) * (3 - d)
+    N, C = xp.shape[:2]
+    O = gy.shape[1]
+    Cg = C // groups
+    x5 = xp.reshape((N, C) + lift + xp.shape[2:])
+    k5, s5, d5 = lift + tuple(kernel), lift + tuple(stride), lift + tuple(dilation)
+    gy5 = gy.reshape((N, O) + lift + gy.shape[2:])
+    tap_at = None
+    if s5[1] > 1 or s5[2] > 1:
+        # where each tap of the kernel lands in the phase-split kernel: run the
+        # rewrite on a kernel holding tap numbers 1..KK
+        ids = np.arange(1, math.prod(k5) + 1, dtype=np.float64).reshape((1, 1) + k5)
+        x5, ids2, _, d5, _ = _engine.space_to_depth(x5, ids, gy5.shape[3:], s5, d5, (0, 0, 0))
+        x5 = np.ascontiguousarray(x5)
+        tap_at = [np.flatnonzero(ids2.ravel() == t + 1)[0] for t in range(math.prod(k5))]
+        k5 = ids2.shape[2:]
+    Cg2 = x5.shape[1] // groups
+    OD, OH, OW = gy5.shape[2:]
+    Q = min(N, max(1, -(-WGRAD_UNITS // (O * Cg2 * math.prod(k5)))))
+    part = np.zeros((Q, O, Cg2) + tuple(k5), dtype=gy.dtype)
+    n_threads = resolve_workers(workers, N * O * Cg2 * math.prod(k5) * OD * OH * OW)
+    _wgrad.weight_grad(x5, gy5, part, groups, d5, n_threads)
+    gw = part.sum(axis=0) if Q > 1 else part[0]
+    if tap_at is not None:
+        # gw2 (O, Cg * s^2, *k2) -> gw (O, Cg, *kernel): channel c*s^2 + phase
+        flat = gw.reshape(O, Cg, -1)
+        gw = flat[:, :, tap_at]
+    return np.ascontiguousarray(gw.reshape((O, Cg) + tuple(kernel)))
+
+
 def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
     """``gw (O, Cg, *kernel)`` from the padded input ``xp`` and ``gy``.
+
+    Few channels per group (see :func:`direct_weight_grad_pays`) and no stride
+    along D: the dot-product kernel of :func:`weight_grad_direct`.
+    Otherwise:
 
     ``gw[g] = gy_g (Og, N*P) @ cols_g (N*P, Cg*K)``: the reduction over the
     ``N * P`` outputs is GEMM-shaped, so it runs in the BLAS
@@ -118,6 +170,9 @@ def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
     N, C = xp.shape[:2]
     O = gy.shape[1]
     Cg, Og = C // groups, O // groups
+    if (direct_weight_grad_pays(O, Cg, groups, kernel) and (len(kernel) < 3 or stride[0] == 1)
+            and gy.size):
+        return weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers)
     osp = gy.shape[2:]
     P = math.prod(osp)
     KK = math.prod(kernel)

@@ -161,3 +161,58 @@ static inline void cv_wino_out_f64(const double *m, ptrdiff_t plane, double b, d
 #endif
 
 #endif
+
+/* Dot product of two row-structured blocks for the weight gradient:
+ * sum over r < rows, i < cols of a[r*lda + i] * b[r*ldb + i], with vector
+ * accumulators carried across rows and the row tails summed apart; the
+ * order is fixed (lanes, accumulators, tail), so the result does not depend
+ * on which thread computes it. */
+#ifndef CONVOLVE_DOT_KERNELS
+#define CONVOLVE_DOT_KERNELS
+#if defined(__GNUC__) || defined(__clang__)
+#define CV_DEFINE_DOT(NAME, T, V, L)                                           \
+static inline T NAME(const T *a, ptrdiff_t lda, const T *b, ptrdiff_t ldb,    \
+                     ptrdiff_t rows, ptrdiff_t cols)                          \
+{                                                                             \
+    V s0 = (V){0}, s1 = (V){0}, s2 = (V){0}, s3 = (V){0};                     \
+    T tail = 0;                                                               \
+    for (ptrdiff_t r = 0; r < rows; r++, a += lda, b += ldb) {                \
+        ptrdiff_t i = 0;                                                      \
+        for (; i + 4 * L <= cols; i += 4 * L) {                               \
+            s0 += *(const V *)(a + i) * *(const V *)(b + i);                  \
+            s1 += *(const V *)(a + i + L) * *(const V *)(b + i + L);          \
+            s2 += *(const V *)(a + i + 2 * L) * *(const V *)(b + i + 2 * L);  \
+            s3 += *(const V *)(a + i + 3 * L) * *(const V *)(b + i + 3 * L);  \
+        }                                                                     \
+        if (i + 2 * L <= cols) {                                              \
+            s2 += *(const V *)(a + i) * *(const V *)(b + i);                  \
+            s3 += *(const V *)(a + i + L) * *(const V *)(b + i + L);          \
+            i += 2 * L;                                                       \
+        }                                                                     \
+        if (i + L <= cols) {                                                  \
+            s1 += *(const V *)(a + i) * *(const V *)(b + i);                  \
+            i += L;                                                           \
+        }                                                                     \
+        for (; i < cols; i++) tail += a[i] * b[i];                            \
+    }                                                                         \
+    V s = (s0 + s1) + (s2 + s3);                                              \
+    T r = 0;                                                                  \
+    for (int l = 0; l < L; l++) r += s[l];                                    \
+    return r + tail;                                                          \
+}
+CV_DEFINE_DOT(cv_dot_f32, float, cv_gvf, 8)
+CV_DEFINE_DOT(cv_dot_f64, double, cv_gvd, 4)
+#else
+#define CV_DEFINE_DOT(NAME, T)                                                 \
+static inline T NAME(const T *a, ptrdiff_t lda, const T *b, ptrdiff_t ldb,    \
+                     ptrdiff_t rows, ptrdiff_t cols)                          \
+{                                                                             \
+    T r = 0;                                                                  \
+    for (ptrdiff_t j = 0; j < rows; j++)                                      \
+        for (ptrdiff_t i = 0; i < cols; i++) r += a[j * lda + i] * b[j * ldb + i];\
+    return r;                                                                 \
+}
+CV_DEFINE_DOT(cv_dot_f32, float)
+CV_DEFINE_DOT(cv_dot_f64, double)
+#endif
+#endif
