@@ -5,11 +5,17 @@ Callers hand over 5-D C-contiguous blocks ``x (N, C, D, H, W)``,
 """
 import numpy as np
 
-from . import _direct, _winograd
+from . import _direct, _igemm, _winograd
 from ._threads import resolve_workers
 
+# method='auto' takes the implicit GEMM from this many output channels per
+# group, input channels per group and this long a reduction (input channels
+# per group x taps) on; below, the direct kernel (gathers would dominate).
+GEMM_MIN_CHANNELS = 24
+GEMM_MIN_IN_CHANNELS = 8
+GEMM_MIN_REDUCTION = 64
 # method= values of the NN family's forward (convolve.functional.conv*d)
-METHODS = ("auto", "direct", "winograd")
+METHODS = ("auto", "direct", "winograd", "gemm")
 
 # Per-thread workspace the PLANE loop order may use: the flattened output
 # plane accumulator and the padded input plane should stay in L2.
@@ -68,14 +74,26 @@ def choose_path(out_shape, w_shape, stride, dilation, itemsize, n_threads, group
         bh = _split_for_threads(bh, OH, N * groups * OD, n_threads)
         Og = O // groups
         ob = Og
-        while N * groups * OD * -(-OH // bh) * -(-Og // ob) < 4 * n_threads and ob > 1:
-            ob = -(-ob // 2)
+        while N * groups * OD * -(-OH // bh) * -(-Og // ob) < 4 * n_threads and ob > 6:
+            ob = -(-ob // 12) * 6        # halve, staying a multiple of 6 (sextet tiles)
         return STACK, bh, ob
     budget = PLANE_BYTES_MAX // itemsize
     bh = _largest(lambda b: plane_workspace(b, OW, (KH, KW), (dh, dw)) <= budget, OH)
     if bh < min(OH, 4):
         return ROWS, 0, 1
     return PLANE, _split_for_threads(bh, OH, N * O * OD, n_threads), 1
+
+
+def pack6(w, groups):
+    """Weights (O, Cg, KD, KH, KW) -> (groups, ceil(Og/6), Cg*KD*KH*KW, 6): the
+    panels of six output channels the STACK path's 6-channel tile reads as
+    one stream (zero channels pad the last panel of each group)."""
+    O = w.shape[0]
+    Og, taps = O // groups, int(np.prod(w.shape[1:]))
+    P6 = -(-Og // 6)
+    wp = np.zeros((groups, P6 * 6, taps), dtype=w.dtype)
+    wp[:, :Og] = w.reshape(groups, Og, taps)
+    return np.ascontiguousarray(wp.reshape(groups, P6, 6, taps).transpose(0, 1, 3, 2))
 
 
 def space_to_depth(x, w, out_hw, stride, dilation, pad):
@@ -148,6 +166,15 @@ def _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers):
     return out
 
 
+def gemm_pays(x_shape, w_shape, out_shape, groups):
+    """Whether method='auto' takes the implicit GEMM (pyx/_igemm.pyx): many
+    output channels per group to share each gathered panel, and a reduction
+    long enough to amortize the gather."""
+    Og, Cg = w_shape[0] // groups, w_shape[1]
+    T = int(np.prod(w_shape[1:]))
+    return Og >= GEMM_MIN_CHANNELS and Cg >= GEMM_MIN_IN_CHANNELS and T >= GEMM_MIN_REDUCTION
+
+
 def check_method(method, x_shape, w_shape, stride, dilation, groups, dtype, name):
     """Validate `method` for a 5-D problem; ValueError naming the rule when a
     forced method cannot compute it."""
@@ -178,11 +205,16 @@ def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="
     # space_to_depth adds zero taps that read elements outside the real
     # windows: 0 * inf = NaN would leak there, so non-finite inputs take the
     # strided ROWS loop order, which reads exactly the window.
+    if method == "gemm" or (method == "auto" and gemm_pays(x.shape, w.shape, out.shape, groups)):
+        _igemm.correlate(x, pack6(w, groups), out, bias, tuple(w.shape[2:]), tuple(stride),
+                         tuple(dilation), tuple(pad), groups, n_threads)
+        return out
     if (stride[1] > 1 or stride[2] > 1) and np.isfinite(x).all():
         x, w, stride, dilation, pad = space_to_depth(x, w, out.shape[3:], stride, dilation,
                                                      pad)
     path, band, ob = choose_path(out.shape, w.shape, stride, dilation, x.itemsize, n_threads,
                                  groups)
     _direct.correlate(x, w, out, bias, tuple(stride), tuple(dilation), tuple(pad),
-                      groups, n_threads, path, band, ob)
+                      groups, n_threads, path, band, ob,
+                      pack6(w, groups) if path == STACK else None)
     return out

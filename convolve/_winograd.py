@@ -42,18 +42,21 @@ def pays(C, K, out_hw):
     return C >= MIN_CHANNELS and K >= MIN_CHANNELS and min(out_hw) >= 4
 
 
-def tile_block(C, K, itemsize, n_tiles, n_threads):
-    """Tiles per block: the workspace near WORKSPACE_BYTES per thread (and
-    WORKSPACE_TOTAL in all), a multiple of the micro-kernel width, and at
-    least two blocks per thread when possible."""
-    jw = 16 if itemsize == 4 else 8
+def tile_rows(C, K, itemsize, out_hw, N, n_threads):
+    """Tile rows per block: the per-thread workspace (strip, V, M) near
+    WORKSPACE_BYTES (WORKSPACE_TOTAL over all threads), and at least two
+    blocks per thread when the batch allows."""
+    L = 8 if itemsize == 4 else 4
+    OH, OW = out_hw
+    TY, TX = -(-OH // 2), -(-OW // 2)
+    TXp = -(-TX // L) * L
     Kp = -(-K // MR) * MR
     budget = min(WORKSPACE_BYTES, WORKSPACE_TOTAL // max(1, n_threads))
-    tb = budget // (16 * (C + Kp) * itemsize)
-    tb = max(jw, min(512, tb // jw * jw))
-    while tb > jw and -(-n_tiles // tb) < 2 * n_threads:
-        tb = max(jw, (tb // 2) // jw * jw)
-    return tb
+    per_row = (16 * (C + Kp) * TXp + 2 * C * (2 * TXp + 2)) * itemsize
+    R = max(1, min(TY, budget // per_row))
+    while R > 1 and N * -(-TY // R) < 2 * n_threads:
+        R = -(-R // 2)
+    return -(-TY // -(-TY // R))       # the same number of blocks, rows balanced
 
 
 def applies(x_shape, w_shape, stride, dilation, groups, dtype):
@@ -75,7 +78,6 @@ def correlate(x, w, out, bias, pad, n_threads):
     u = pack_weight(w.reshape(K, C, 3, 3))
     if not np.isfinite(u).all():
         return False
-    n_tiles = N * -(-OH // 2) * -(-OW // 2)
-    tb = tile_block(C, K, x.itemsize, n_tiles, n_threads)
+    R = tile_rows(C, K, x.itemsize, (OH, OW), N, n_threads)
     return _winograd_kernel.correlate3x3(x.reshape(N, C, H, W), u, out.reshape(N, K, OH, OW),
-                                         bias, pad[1], pad[2], tb, n_threads)
+                                         bias, pad[1], pad[2], R, n_threads)

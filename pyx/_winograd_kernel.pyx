@@ -11,19 +11,22 @@
 # (K x C) by (C x tiles), run on the 6 x 16 register-blocked micro-kernel of
 # _gemm_kernels.h.
 #
-# Work is split into blocks of TB consecutive tiles (tiles numbered over the
-# whole batch, so small images still fill blocks). A block is transformed,
-# multiplied and transformed back by one thread in its own workspace
-# (V: 16 x C x TB, M: 16 x Kp x TB, sized by Python to stay near L2), so
-# each output is computed by one thread in a fixed order: results are
-# bitwise identical for any thread count.
+# Work is split into blocks of R tile rows of one image. A block's input rows
+# are first copied into a zero-padded strip (so every tile is interior), and
+# each tile row is numbered with TXp = TX rounded up to the vector width L,
+# so the input transform runs on L tiles at once (vectors across tiles,
+# _gemm_kernels.h) with no edge cases; tiles tx >= TX are computed and
+# dropped. A block is transformed, multiplied and transformed back by one
+# thread in its own workspace (strip, V: 16 x C x TB, M: 16 x Kp x TB, sized
+# by Python to stay near L2), so each output is computed by one thread in a
+# fixed order: results are bitwise identical for any thread count.
 #
 # All coefficients of B, G and A are 0, +-1 and 1/2 (exact in binary), so
 # the error is that of the additions: measured in docs/guide/engine.rst.
 
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memset, memcpy
 
 from _types cimport real
 from _openmp cimport omp_get_thread_num
@@ -59,209 +62,183 @@ cdef inline void _gemm6(real* c, Py_ssize_t ldc, const real* a, const real* b,
         cv_gemm6_f64(c, ldc, a, b, K)
 
 
-cdef inline double _input_block(const real* x, real* V, const Py_ssize_t* tin,
-                                const int* tedge, const Py_ssize_t* tpos,
-                                Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                                Py_ssize_t nt, Py_ssize_t JB, Py_ssize_t JW) noexcept nogil:
-    """V[xi][jb][c][jl] = (B^T d B)[xi] of tile j = jb*JW + jl, channel c.
-
-    tin[j] is the offset of the patch's top-left corner in channel 0, (row,
-    col) = tpos[2j:2j+2]; tedge[j] marks patches that cross the plane's edge
-    (their corner may lie outside). Tiles nt.. of the last group are zero.
-    Returns the sum of all transformed values, finite iff the input was."""
-    cdef Py_ssize_t plane = JB * C * JW, HW = H * W
-    cdef Py_ssize_t c, j, i, q, r0, c0, base
+cdef inline double _in_scalar(const real* s, Py_ssize_t W, real* v, Py_ssize_t plane,
+                              Py_ssize_t L) noexcept nogil:
+    """The vector input transform of L tiles, one tile at a time (builds
+    without vector extensions)."""
+    cdef Py_ssize_t l, i, q
     cdef real d[16]
     cdef real t[16]
-    cdef real* v
-    cdef const real* s
     cdef double chk = 0
-    cdef Py_ssize_t L = _jw(<real*> NULL) // 2, last
-    for c in range(C):
-        j = 0
-        while j < nt:
-            last = j + L - 1
-            if (CV_WINO_VECTOR and j % L == 0 and last < nt and not tedge[j]
-                    and not tedge[last] and tin[last] == tin[j] + 2 * (L - 1)
-                    and tpos[2 * last] == tpos[2 * j]):
-                # L interior tiles of one tile row: vectors across tiles
-                if real is float:
-                    chk += cv_wino_in_f32(x + c * HW + tin[j], W,
-                                          V + ((j // JW) * C + c) * JW + j % JW, plane)
-                else:
-                    chk += cv_wino_in_f64(x + c * HW + tin[j], W,
-                                          V + ((j // JW) * C + c) * JW + j % JW, plane)
-                j += L
-                continue
-            s = x + c * HW + tin[j]
-            if not tedge[j]:
-                for i in range(4):
-                    for q in range(4):
-                        d[4 * i + q] = s[i * W + q]
-            else:
-                # the patch's corner (r0, c0) in the plane; rows/cols outside are 0
-                for i in range(16):
-                    d[i] = 0
-                r0 = tpos[2 * j]
-                c0 = tpos[2 * j + 1]
-                for i in range(4):
-                    if r0 + i < 0 or r0 + i >= H:
-                        continue
-                    for q in range(4):
-                        if c0 + q < 0 or c0 + q >= W:
-                            continue
-                        d[4 * i + q] = s[i * W + q]
-            # rows: t[a][q] = (B^T d)[a][q]
+    for l in range(L):
+        for i in range(4):
             for q in range(4):
-                t[q] = d[q] - d[8 + q]
-                t[4 + q] = d[4 + q] + d[8 + q]
-                t[8 + q] = d[8 + q] - d[4 + q]
-                t[12 + q] = d[4 + q] - d[12 + q]
-            # columns: v[a][b] = (t B)[a][b]
-            base = ((j // JW) * C + c) * JW + j % JW
-            v = V + base
-            for i in range(4):
-                v[(4 * i + 0) * plane] = t[4 * i + 0] - t[4 * i + 2]
-                v[(4 * i + 1) * plane] = t[4 * i + 1] + t[4 * i + 2]
-                v[(4 * i + 2) * plane] = t[4 * i + 2] - t[4 * i + 1]
-                v[(4 * i + 3) * plane] = t[4 * i + 1] - t[4 * i + 3]
-                chk += t[4 * i + 0] + t[4 * i + 1] + t[4 * i + 2] + t[4 * i + 3]
-            j += 1
-        for j in range(nt, JB * JW):
-            base = ((j // JW) * C + c) * JW + j % JW
+                d[4 * i + q] = s[i * W + 2 * l + q]
+        for q in range(4):
+            t[q] = d[q] - d[8 + q]
+            t[4 + q] = d[4 + q] + d[8 + q]
+            t[8 + q] = d[8 + q] - d[4 + q]
+            t[12 + q] = d[4 + q] - d[12 + q]
+        for i in range(4):
+            v[(4 * i + 0) * plane + l] = t[4 * i + 0] - t[4 * i + 2]
+            v[(4 * i + 1) * plane + l] = t[4 * i + 1] + t[4 * i + 2]
+            v[(4 * i + 2) * plane + l] = t[4 * i + 2] - t[4 * i + 1]
+            v[(4 * i + 3) * plane + l] = t[4 * i + 1] - t[4 * i + 3]
+            chk += t[4 * i + 0] + t[4 * i + 1] + t[4 * i + 2] + t[4 * i + 3]
+    return chk
+
+
+cdef inline double _input_block(const real* strip, real* V, Py_ssize_t C, Py_ssize_t SH,
+                                Py_ssize_t SW, Py_ssize_t nr, Py_ssize_t TXp,
+                                Py_ssize_t TBp, Py_ssize_t JW) noexcept nogil:
+    """V[xi][jb][c][jl] = (B^T d B)[xi] of tile j = jb*JW + jl = r*TXp + tx,
+    whose patch starts at row 2r, column 2tx of the strip; tiles nr*TXp..TBp
+    are zero. Returns the sum of all results, finite iff the input was."""
+    cdef Py_ssize_t plane = (TBp // JW) * C * JW, L = JW // 2
+    cdef Py_ssize_t c, r, g, j, i, nt = nr * TXp
+    cdef double chk = 0
+    cdef const real* src
+    cdef real* dst
+    for c in range(C):
+        for r in range(nr):
+            for g in range(TXp // L):
+                j = r * TXp + g * L
+                src = strip + (c * SH + 2 * r) * SW + 2 * g * L
+                dst = V + ((j // JW) * C + c) * JW + j % JW
+                if not CV_WINO_VECTOR:
+                    chk += _in_scalar(src, SW, dst, plane, L)
+                elif real is float:
+                    chk += cv_wino_in_f32(src, SW, dst, plane)
+                else:
+                    chk += cv_wino_in_f64(src, SW, dst, plane)
+        j = nt
+        while j < TBp:
+            dst = V + ((j // JW) * C + c) * JW + j % JW
             for i in range(16):
-                V[i * plane + base] = 0
+                memset(dst + i * plane, 0, L * sizeof(real))
+            j += L
     return chk
 
 
 cdef inline void _output_block(const real* M, real* out, const real* bias,
-                               const Py_ssize_t* tout, const int* tlim,
-                               Py_ssize_t K, Py_ssize_t Kp, Py_ssize_t OHW, Py_ssize_t OW,
-                               Py_ssize_t nt, Py_ssize_t TBp) noexcept nogil:
-    """out[tile 2x2] = A^T M A (+ bias) for every output channel k < K."""
-    cdef Py_ssize_t k, j, a, plane = Kp * TBp
+                               Py_ssize_t K, Py_ssize_t Kp, Py_ssize_t OH, Py_ssize_t OW,
+                               Py_ssize_t TX, Py_ssize_t TXp, Py_ssize_t ty0, Py_ssize_t nr,
+                               Py_ssize_t TBp, Py_ssize_t L) noexcept nogil:
+    """out[k, 2ty + p, 2tx + q] = (A^T M A)[p, q] (+ bias) for the block's tiles."""
+    cdef Py_ssize_t k, r, g, j, a, tx, oy, ox, plane = Kp * TBp
     cdef real m[16]
     cdef real s0[4]
     cdef real s1[4]
     cdef real b, y00, y01, y10, y11
     cdef real* o
     cdef const real* src
-    cdef Py_ssize_t L = _jw(<real*> NULL) // 2, last
     for k in range(K):
         b = bias[k] if bias != NULL else 0
         src = M + k * TBp
-        j = 0
-        while j < nt:
-            last = j + L - 1
-            if (CV_WINO_VECTOR and j % L == 0 and last < nt and tlim[last] == 3
-                    and tout[last] == tout[j] + 2 * (L - 1)):
-                # L tiles of one tile row, all 2x2 outputs inside: vector stores
-                if real is float:
-                    cv_wino_out_f32(src + j, plane, b, out + k * OHW + tout[j], OW)
-                else:
-                    cv_wino_out_f64(src + j, plane, b, out + k * OHW + tout[j], OW)
-                j += L
-                continue
-            for a in range(16):
-                m[a] = src[a * plane + j]
-            for a in range(4):
-                s0[a] = m[a] + m[4 + a] + m[8 + a]
-                s1[a] = m[4 + a] - m[8 + a] - m[12 + a]
-            y00 = s0[0] + s0[1] + s0[2] + b
-            y01 = s0[1] - s0[2] - s0[3] + b
-            y10 = s1[0] + s1[1] + s1[2] + b
-            y11 = s1[1] - s1[2] - s1[3] + b
-            o = out + k * OHW + tout[j]
-            o[0] = y00
-            if tlim[j] & 1:
-                o[1] = y01
-            if tlim[j] & 2:
-                o[OW] = y10
-                if tlim[j] & 1:
-                    o[OW + 1] = y11
-            j += 1
+        for r in range(nr):
+            oy = 2 * (ty0 + r)
+            for g in range(TXp // L):
+                j = r * TXp + g * L
+                if CV_WINO_VECTOR and oy + 1 < OH and 2 * (g * L + L - 1) + 1 < OW:
+                    # L tiles whose 2x2 outputs all lie inside: vector stores
+                    if real is float:
+                        cv_wino_out_f32(src + j, plane, b, out + (k * OH + oy) * OW + 2 * g * L,
+                                        OW)
+                    else:
+                        cv_wino_out_f64(src + j, plane, b, out + (k * OH + oy) * OW + 2 * g * L,
+                                        OW)
+                    continue
+                for tx in range(g * L, g * L + L):
+                    if tx >= TX:
+                        break
+                    for a in range(16):
+                        m[a] = src[a * plane + j + tx - g * L]
+                    for a in range(4):
+                        s0[a] = m[a] + m[4 + a] + m[8 + a]
+                        s1[a] = m[4 + a] - m[8 + a] - m[12 + a]
+                    ox = 2 * tx
+                    o = out + (k * OH + oy) * OW + ox
+                    o[0] = s0[0] + s0[1] + s0[2] + b
+                    if ox + 1 < OW:
+                        o[1] = s0[1] - s0[2] - s0[3] + b
+                    if oy + 1 < OH:
+                        o[OW] = s1[0] + s1[1] + s1[2] + b
+                        if ox + 1 < OW:
+                            o[OW + 1] = s1[1] - s1[2] - s1[3] + b
 
 
 cdef int _winograd(const real* x, const real* U, real* out, const real* bias,
                    Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                    Py_ssize_t K, Py_ssize_t Kp, Py_ssize_t OH, Py_ssize_t OW,
-                   Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t TB, int n_threads) noexcept nogil:
-    cdef Py_ssize_t JW = _jw(<real*> NULL)
+                   Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t R, int n_threads) noexcept nogil:
+    cdef Py_ssize_t JW = _jw(<real*> NULL), L = JW // 2
     cdef Py_ssize_t TX = (OW + 1) // 2, TY = (OH + 1) // 2
-    cdef Py_ssize_t TPI = TX * TY, T = N * TPI
-    cdef Py_ssize_t n_blocks = (T + TB - 1) // TB
-    cdef Py_ssize_t JBmax = (TB + JW - 1) // JW
-    cdef Py_ssize_t TBp = JBmax * JW
-    cdef Py_ssize_t vsz = 16 * C * TBp, msz = 16 * Kp * TBp
-    cdef Py_ssize_t per_thread = vsz + msz
-    cdef Py_ssize_t blk, t0, nt, JB, j, t, n, r, ty, tx, iy, ix, xi, kp, jb
+    cdef Py_ssize_t TXp = (TX + L - 1) // L * L
+    cdef Py_ssize_t n_rb = (TY + R - 1) // R, n_blocks = N * n_rb
+    cdef Py_ssize_t TBp = (R * TXp + JW - 1) // JW * JW
+    cdef Py_ssize_t SH = 2 * R + 2, SW = 2 * TXp + 2
+    cdef Py_ssize_t ssz = C * SH * SW, vsz = 16 * C * TBp, msz = 16 * Kp * TBp
+    cdef Py_ssize_t per_thread = ssz + vsz + msz
     cdef Py_ssize_t n_panels = Kp // CV_GEMM_MR
+    # strip columns jx read input column jx - pw: the copied span
+    cdef Py_ssize_t jx0 = pw if pw > 0 else 0
+    cdef Py_ssize_t ix0 = jx0 - pw
+    cdef Py_ssize_t ncopy = min(W - ix0, SW - jx0)
+    cdef Py_ssize_t blk, n, rb, ty0, nr, nt, JB, xi, kp, jb, c, i, iy
+    cdef real* S
     cdef real* V
     cdef real* M
-    cdef Py_ssize_t* tin
-    cdef Py_ssize_t* tout
-    cdef Py_ssize_t* tpos
-    cdef int* tedge
-    cdef int* tlim
+    cdef real* row
     cdef double chk
     cdef int bad = 0
     cdef real* work = <real*> malloc(n_threads * per_thread * sizeof(real))
-    cdef Py_ssize_t* meta = <Py_ssize_t*> malloc(n_threads * 4 * TBp * sizeof(Py_ssize_t))
-    cdef int* flags = <int*> malloc(n_threads * 2 * TBp * sizeof(int))
-    if work == NULL or meta == NULL or flags == NULL:
-        free(work)
-        free(meta)
-        free(flags)
+    if work == NULL:
         return -1
     with parallel(num_threads=n_threads):
-        V = work + omp_get_thread_num() * per_thread
+        S = work + omp_get_thread_num() * per_thread
+        V = S + ssz
         M = V + vsz
-        tin = meta + omp_get_thread_num() * 4 * TBp
-        tout = tin + TBp
-        tpos = tout + TBp
-        tedge = flags + omp_get_thread_num() * 2 * TBp
-        tlim = tedge + TBp
         for blk in prange(n_blocks, schedule='dynamic'):
-            t0 = blk * TB
-            nt = T - t0
-            if nt > TB:
-                nt = TB
+            n = blk // n_rb
+            rb = blk - n * n_rb
+            ty0 = rb * R
+            nr = TY - ty0
+            if nr > R:
+                nr = R
+            nt = nr * TXp
             JB = (nt + JW - 1) // JW
-            for j in range(nt):
-                t = t0 + j
-                n = t // TPI
-                r = t - n * TPI
-                ty = r // TX
-                tx = r - ty * TX
-                iy = 2 * ty - ph
-                ix = 2 * tx - pw
-                tin[j] = (n * C * H + iy) * W + ix
-                tpos[2 * j] = iy
-                tpos[2 * j + 1] = ix
-                tedge[j] = not (iy >= 0 and iy + 4 <= H and ix >= 0 and ix + 4 <= W)
-                tout[j] = (n * K * OH + 2 * ty) * OW + 2 * tx
-                tlim[j] = (2 * tx + 1 < OW) | ((2 * ty + 1 < OH) << 1)
-            chk = _input_block(x, V, tin, tedge, tpos, C, H, W, nt, JB, JW)
+            # the strip: input rows 2*ty0 - ph .. + 2*nr + 2, zero-padded
+            for c in range(C):
+                for i in range(2 * nr + 2):
+                    row = S + (c * SH + i) * SW
+                    iy = 2 * ty0 - ph + i
+                    if iy < 0 or iy >= H or ncopy <= 0:
+                        memset(row, 0, SW * sizeof(real))
+                        continue
+                    memset(row, 0, jx0 * sizeof(real))
+                    memcpy(row + jx0, x + ((n * C + c) * H + iy) * W + ix0, ncopy * sizeof(real))
+                    memset(row + jx0 + ncopy, 0, (SW - jx0 - ncopy) * sizeof(real))
+            chk = _input_block(S, V, C, SH, SW, nr, TXp, JB * JW, JW)
             if not (chk - chk == 0):
                 bad += 1
             for xi in range(16):
                 for kp in range(n_panels):
                     for jb in range(JB):
-                        _gemm6(M + (xi * Kp + kp * CV_GEMM_MR) * TBp + jb * JW, TBp,
+                        _gemm6(M + (xi * Kp + kp * CV_GEMM_MR) * (JB * JW) + jb * JW, JB * JW,
                                U + (xi * n_panels + kp) * C * CV_GEMM_MR,
                                V + (xi * JB * C + jb * C) * JW, C)
-            _output_block(M, out, bias, tout, tlim, K, Kp, OH * OW, OW, nt, TBp)
+            _output_block(M, out + n * K * OH * OW, bias, K, Kp, OH, OW, TX, TXp, ty0, nr,
+                          JB * JW, L)
     free(work)
-    free(meta)
-    free(flags)
     return 1 if bad else 0
 
 
 def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
                  real[:, :, :, ::1] out, bias, Py_ssize_t ph, Py_ssize_t pw,
-                 Py_ssize_t tile_block, int n_threads):
+                 Py_ssize_t tile_rows, int n_threads):
     """out = correlation of x (N, C, H, W) with the 3x3 kernel whose Winograd
-    transform, packed by convolve._winograd.pack_weight, is u (16, Kp/6, C, 6).
+    transform, packed by convolve._winograd.pack_weight, is u (16, Kp/6, C, 6);
+    blocks of `tile_rows` tile rows.
 
     Returns False (out partly written) when the input holds inf or NaN, which
     the transforms would smear over neighbouring outputs: the caller then
@@ -278,7 +255,7 @@ def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
         err = _winograd(&x[0, 0, 0, 0], &u[0, 0, 0, 0], &out[0, 0, 0, 0], bp,
                         x.shape[0], x.shape[1], x.shape[2], x.shape[3],
                         out.shape[1], u.shape[1] * CV_GEMM_MR, out.shape[2], out.shape[3],
-                        ph, pw, tile_block, n_threads)
+                        ph, pw, tile_rows, n_threads)
     if err < 0:
         raise MemoryError("convolve: could not allocate the Winograd workspace")
     return err == 0
