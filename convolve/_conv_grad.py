@@ -66,15 +66,26 @@ def unpad_adjoint(gp, pairs, sizes, mode):
     return g
 
 
-def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers):
-    """Gradient with respect to the padded input, shape ``(N, C, *Lp)``."""
+def transpose_channels(w, groups):
+    """(O, Cg, *k) -> the channel-transposed kernel (C, Og, *k), group by group."""
+    O, Cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    Og = O // groups
+    return w.reshape((groups, Og, Cg) + kernel).swapaxes(1, 2).reshape((Cg * groups, Og) + kernel)
+
+
+def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers, crop=None):
+    """Gradient with respect to the padded input, shape ``(N, C, *Lp)``, or,
+    with ``crop = ((lo, n), ...)`` per axis, only its window ``lo:lo + n``
+    (the unpadded input of zero padding, the output of a transposed
+    convolution): each phase writes its part straight into the result."""
     N, O = gy.shape[:2]
     Cg, kernel = w.shape[1], w.shape[2:]
     C, Og = Cg * groups, O // groups
     d = len(kernel)
-    # channel-transposed kernel: (C, Og, *k), group by group
-    wt = w.reshape((groups, Og, Cg) + kernel).swapaxes(1, 2).reshape((C, Og) + kernel)
-    gxp = np.zeros((N, C) + tuple(Lp), dtype=gy.dtype)
+    wt = transpose_channels(w, groups)
+    if crop is None:
+        crop = [(0, L) for L in Lp]
+    gxp = np.zeros((N, C) + tuple(n for _, n in crop), dtype=gy.dtype)
     for phase in itertools.product(*(range(s) for s in stride)):
         taps, dil, pad, Q = [], [], [], []
         for r, s, dl, K, L in zip(phase, stride, dilation, kernel, Lp):
@@ -89,7 +100,18 @@ def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers):
             continue          # no tap lands on this phase: its gradient is 0
         sub = wt[np.ix_(range(C), range(Og), *taps)] if d else wt
         res = corr(gy, sub, Q, (1,) * d, dil, pad, groups, workers)
-        gxp[(Ellipsis,) + tuple(slice(r, None, s) for r, s in zip(phase, stride))] = res
+        # phase index m is padded position r + s*m, i.e. r + s*m - lo in the window
+        src, dst = [], []
+        for r, s, q, (lo, n) in zip(phase, stride, Q, crop):
+            m_lo = max(0, -(-(lo - r) // s))
+            m_hi = min(q, (lo + n - 1 - r) // s + 1)
+            if m_hi <= m_lo:
+                break
+            i0 = r + s * m_lo - lo
+            src.append(slice(m_lo, m_hi))
+            dst.append(slice(i0, i0 + (m_hi - m_lo - 1) * s + 1, s))
+        else:
+            gxp[(Ellipsis,) + tuple(dst)] = res[(Ellipsis,) + tuple(src)]
     return gxp
 
 
@@ -260,6 +282,18 @@ def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, grou
                padding_mode, dtype)
     gy = np.ascontiguousarray(st.check_grad_out(gy), dtype=dtype)
     w = np.ascontiguousarray(_flip(w, d) if flip else w, dtype=dtype)
+    pads = [dl * (k - 1) - lo for dl, k, (lo, _) in zip(st.dilation, st.kernel, st.pairs)]
+    if st.padding_mode == "zeros" and all(s == 1 for s in st.stride) and min(pads) >= 0:
+        # stride 1, zero padding: one correlation with the flipped,
+        # channel-transposed kernel straight onto the unpadded input (no
+        # padded gradient to allocate and crop)
+        gx = corr(gy, _flip(transpose_channels(w, st.groups), d), st.sp, st.stride,
+                  st.dilation, pads, st.groups, workers)
+        return gx[0] if st.unbatched else gx
+    if st.padding_mode == "zeros":
+        gx = input_grad_padded(gy, w, st.Lp, st.stride, st.dilation, st.groups, workers,
+                               crop=[(lo, n) for (lo, _), n in zip(st.pairs, st.sp)])
+        return gx[0] if st.unbatched else gx
     gxp = input_grad_padded(gy, w, st.Lp, st.stride, st.dilation, st.groups, workers)
     gx = np.ascontiguousarray(unpad_adjoint(gxp, st.pairs, st.sp, st.padding_mode))
     return gx[0] if st.unbatched else gx
@@ -340,12 +374,10 @@ def conv_transpose(d, x, weight, bias, stride, padding, output_padding, groups, 
     check_size((xb.shape[0], Cout) + L, dtype.itemsize, name)
     # the input gradient on the padded output, cropped (output_padding may add
     # positions no forward window reaches: they get only the bias)
-    gxp = input_grad_padded(np.ascontiguousarray(xb, dtype=dtype),
-                            np.ascontiguousarray(w, dtype=dtype),
-                            tuple(n + 2 * p for n, p in zip(L, padding)), stride, dilation,
-                            groups, workers)
-    y = np.ascontiguousarray(gxp[(Ellipsis,) + tuple(slice(p, p + n) for p, n in
-                                                     zip(padding, L))])
+    y = input_grad_padded(np.ascontiguousarray(xb, dtype=dtype),
+                          np.ascontiguousarray(w, dtype=dtype),
+                          tuple(n + 2 * p for n, p in zip(L, padding)), stride, dilation,
+                          groups, workers, crop=list(zip(padding, L)))
     if bias is not None:
         y += bias.astype(dtype).reshape((1, Cout) + (1,) * d)
     return y[0] if unbatched else y

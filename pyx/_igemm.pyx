@@ -140,7 +140,8 @@ cdef int _igemm(const real* x, const real* wp, real* out, const real* bias,
                                 for i in range(lo):
                                     dst[a0 + i] = 0
                                 if sw == 1:
-                                    memcpy(dst + a0 + lo, src + lo, (hi - lo) * sizeof(real))
+                                    for i in range(lo, hi):
+                                        dst[a0 + i] = src[i]
                                 else:
                                     for i in range(lo, hi):
                                         dst[a0 + i] = src[i * sw]
