@@ -166,13 +166,17 @@ def _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers):
     return out
 
 
-def gemm_pays(x_shape, w_shape, out_shape, groups):
+def gemm_pays(w_shape, stride, groups):
     """Whether method='auto' takes the implicit GEMM (pyx/_igemm.pyx): many
-    output channels per group to share each gathered panel, and a reduction
-    long enough to amortize the gather."""
+    output channels per group to share each gathered panel, a reduction long
+    enough to amortize the gather, and a layer the stride-1 direct orders do
+    not already run well: strided (their polyphase rewrite adds zero taps) or
+    1x1 (a plain GEMM, no taps to share)."""
     Og, Cg = w_shape[0] // groups, w_shape[1]
     T = int(np.prod(w_shape[1:]))
-    return Og >= GEMM_MIN_CHANNELS and Cg >= GEMM_MIN_IN_CHANNELS and T >= GEMM_MIN_REDUCTION
+    return (Og >= GEMM_MIN_CHANNELS and Cg >= GEMM_MIN_IN_CHANNELS
+            and T >= GEMM_MIN_REDUCTION
+            and (max(stride[1:]) > 1 or tuple(w_shape[2:]) == (1, 1, 1)))
 
 
 def check_method(method, x_shape, w_shape, stride, dilation, groups, dtype, name):
@@ -197,7 +201,7 @@ def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="
         return out
     macs = out.size * w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
     n_threads = resolve_workers(workers, macs)
-    if method != "direct" and _winograd.applies(x.shape, w.shape, stride, dilation, groups,
+    if method in ("auto", "winograd") and _winograd.applies(x.shape, w.shape, stride, dilation, groups,
                                                 x.dtype):
         if (method == "winograd" or _winograd.pays(x.shape[1], w.shape[0], out.shape[3:])) \
                 and _winograd.correlate(x, w, out, bias, pad, n_threads):
@@ -205,7 +209,7 @@ def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="
     # space_to_depth adds zero taps that read elements outside the real
     # windows: 0 * inf = NaN would leak there, so non-finite inputs take the
     # strided ROWS loop order, which reads exactly the window.
-    if method == "gemm" or (method == "auto" and gemm_pays(x.shape, w.shape, out.shape, groups)):
+    if method == "gemm" or (method == "auto" and gemm_pays(w.shape, stride, groups)):
         _igemm.correlate(x, pack6(w, groups), out, bias, tuple(w.shape[2:]), tuple(stride),
                          tuple(dilation), tuple(pad), groups, n_threads)
         return out

@@ -58,7 +58,8 @@ def test_gemm_nan_stays_in_its_window(rng):
 
 def test_auto_routes():
     """The documented choices of method='auto'."""
-    assert _engine.gemm_pays((8, 64, 1, 56, 56), (128, 64, 1, 3, 3), None, 1)      # s2_56
-    assert _engine.gemm_pays((8, 256, 1, 14, 14), (64, 256, 1, 1, 1), None, 1)     # 1x1
-    assert not _engine.gemm_pays((8, 3, 1, 224, 224), (64, 3, 1, 7, 7), None, 1)   # stem
-    assert not _engine.gemm_pays((8, 64, 1, 56, 56), (64, 1, 1, 3, 3), None, 64)   # depthwise
+    assert _engine.gemm_pays((128, 64, 1, 3, 3), (1, 2, 2), 1)       # s2_56
+    assert _engine.gemm_pays((64, 256, 1, 1, 1), (1, 1, 1), 1)       # 1x1
+    assert not _engine.gemm_pays((64, 64, 1, 3, 3), (1, 1, 1), 2)    # stride 1: direct
+    assert not _engine.gemm_pays((64, 3, 1, 7, 7), (1, 2, 2), 1)     # stem: 3 channels
+    assert not _engine.gemm_pays((64, 1, 1, 3, 3), (1, 1, 1), 64)    # depthwise
