@@ -175,6 +175,40 @@ def weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers):
     return np.ascontiguousarray(gw.reshape((O, Cg) + tuple(kernel)))
 
 
+def weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers):
+    """Stride-1 ``gw`` with the batch as the fastest axis: with ``xT (C, *Lp,
+    Np)`` and ``gyT (O, *osp, Np)`` (zero lanes beyond N), one image whose
+    rows are ``OW * Np`` long and whose column dilation is ``dw * Np`` has
+    the same weight gradient, and every dot product of pyx/_wgrad.pyx runs
+    over long contiguous rows, however small the maps (LeNet-like layers)."""
+    d = len(kernel)
+    lift = (1,) * (3 - d)
+    N, C = xp.shape[:2]
+    O = gy.shape[1]
+    lanes = 16 if xp.itemsize == 4 else 8
+    Np = -(-N // lanes) * lanes
+    xt = np.zeros((C,) + xp.shape[2:] + (Np,), dtype=xp.dtype)
+    xt[..., :N] = np.moveaxis(xp, 0, -1)
+    gt = np.zeros((O,) + gy.shape[2:] + (Np,), dtype=gy.dtype)
+    gt[..., :N] = np.moveaxis(gy, 0, -1)
+    Lp, osp = lift + xp.shape[2:], lift + gy.shape[2:]
+    k5, d5 = lift + tuple(kernel), lift + tuple(dilation)
+    part = np.zeros((1, O, C // groups) + k5, dtype=gy.dtype)
+    n_threads = resolve_workers(workers, N * O * (C // groups) * math.prod(k5) * math.prod(osp))
+    _wgrad.weight_grad(xt.reshape((1, C) + Lp[:2] + (Lp[2] * Np,)),
+                       gt.reshape((1, O) + osp[:2] + (osp[2] * Np,)), part, groups,
+                       d5[:2] + (d5[2] * Np,), n_threads)
+    return part[0].reshape((O, C // groups) + tuple(kernel))
+
+
+def batchlane_weight_grad_pays(N, itemsize, kernel, osp, stride):
+    """Stride 1, a batch that fills the lanes, small maps (see
+    convolve._engine.batch_pays)."""
+    lanes = 16 if itemsize == 4 else 8
+    return (all(s == 1 for s in stride) and N >= 2 * lanes and (-N % lanes) * 8 <= N
+            and osp[-1] <= _engine.BATCH_MAX_WIDTH)
+
+
 def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
     """``gw (O, Cg, *kernel)`` from the padded input ``xp`` and ``gy``.
 
@@ -195,6 +229,8 @@ def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
     if (direct_weight_grad_pays(O, Cg, groups, kernel) and (len(kernel) < 3 or stride[0] == 1)
             and gy.size):
         return weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers)
+    if gy.size and batchlane_weight_grad_pays(N, xp.itemsize, kernel, gy.shape[2:], stride):
+        return weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers)
     osp = gy.shape[2:]
     P = math.prod(osp)
     KK = math.prod(kernel)

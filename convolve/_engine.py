@@ -5,7 +5,7 @@ Callers hand over 5-D C-contiguous blocks ``x (N, C, D, H, W)``,
 """
 import numpy as np
 
-from . import _direct, _igemm, _winograd
+from . import _batchlane, _direct, _igemm, _winograd
 from ._threads import resolve_workers
 
 # method='auto' takes the implicit GEMM from this many output channels per
@@ -14,8 +14,11 @@ from ._threads import resolve_workers
 GEMM_MIN_CHANNELS = 24
 GEMM_MIN_IN_CHANNELS = 8
 GEMM_MIN_REDUCTION = 64
+# method='auto' takes the batch-lane kernel for output rows up to this wide
+BATCH_MAX_WIDTH = 32
+BATCH_MIN_JUNK = 0.25   # ... when the junk columns would be a quarter of the row
 # method= values of the NN family's forward (convolve.functional.conv*d)
-METHODS = ("auto", "direct", "winograd", "gemm")
+METHODS = ("auto", "direct", "winograd", "gemm", "batch")
 
 # Per-thread workspace the PLANE loop order may use: the flattened output
 # plane accumulator and the padded input plane should stay in L2.
@@ -179,6 +182,40 @@ def gemm_pays(w_shape, stride, groups):
             and (max(stride[1:]) > 1 or tuple(w_shape[2:]) == (1, 1, 1)))
 
 
+def batch_pays(x_shape, w_shape, out_shape, dtype):
+    """Whether method='auto' takes the batch-lane kernel (pyx/_batchlane.pyx):
+    a batch that fills the lanes (at most an eighth of them padding) and
+    output rows too short for the row-flattening orders, which compute
+    KW - 1 junk columns per row in tiles of 16."""
+    lanes = 16 if np.dtype(dtype).itemsize == 4 else 8
+    N, OW = x_shape[0], out_shape[4]
+    junk = (w_shape[4] - 1) / (OW + w_shape[4] - 1)
+    return (N >= 2 * lanes and (-N % lanes) * 8 <= N and OW <= BATCH_MAX_WIDTH
+            and junk >= BATCH_MIN_JUNK)
+
+
+def correlate_batch(x, w, out, bias, stride, dilation, pad, groups, n_threads):
+    """The batch-lane kernel: x transposed (batch last, padded, zero borders),
+    the result transposed back into `out`."""
+    N, C, D, H, W = x.shape
+    lanes = 16 if x.itemsize == 4 else 8
+    Np = -(-N // lanes) * lanes
+    O, _, KD, KH, KW = w.shape
+    OD, OH, OW = out.shape[2:]
+    # the padded extent the windows read (trailing padding implied by the output size)
+    ext = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip((OD, OH, OW), stride,
+                                                                (KD, KH, KW), dilation)]
+    xt = np.zeros((C,) + tuple(max(e, p + n) for e, p, n in zip(ext, pad, (D, H, W))) + (Np,),
+                  dtype=x.dtype)
+    xt[:, pad[0]:pad[0] + D, pad[1]:pad[1] + H, pad[2]:pad[2] + W, :N] = \
+        x.transpose(1, 2, 3, 4, 0)
+    outt = np.empty((O, OD, OH, OW, Np), dtype=x.dtype)
+    _batchlane.correlate(xt, pack6(w, groups), outt, bias, (KD, KH, KW), tuple(stride),
+                         tuple(dilation), groups, n_threads)
+    out[...] = outt[..., :N].transpose(4, 0, 1, 2, 3)
+    return out
+
+
 def check_method(method, x_shape, w_shape, stride, dilation, groups, dtype, name):
     """Validate `method` for a 5-D problem; ValueError naming the rule when a
     forced method cannot compute it."""
@@ -209,6 +246,9 @@ def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="
     # space_to_depth adds zero taps that read elements outside the real
     # windows: 0 * inf = NaN would leak there, so non-finite inputs take the
     # strided ROWS loop order, which reads exactly the window.
+    if method == "batch" or (method == "auto" and batch_pays(x.shape, w.shape, out.shape,
+                                                              x.dtype)):
+        return correlate_batch(x, w, out, bias, stride, dilation, pad, groups, n_threads)
     if method == "gemm" or (method == "auto" and gemm_pays(w.shape, stride, groups)):
         _igemm.correlate(x, pack6(w, groups), out, bias, tuple(w.shape[2:]), tuple(stride),
                          tuple(dilation), tuple(pad), groups, n_threads)

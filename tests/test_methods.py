@@ -19,7 +19,7 @@ CASES = [  # d, N, C, O, size, kernel, stride, padding, dilation, groups
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("method", ["direct", "gemm", "auto"])
+@pytest.mark.parametrize("method", ["direct", "gemm", "batch", "auto"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_method_matches_reference(case, method, dtype, rng, assert_close):
     d, N, C, O, size, k, s, p, dl, g = case
@@ -33,7 +33,7 @@ def test_method_matches_reference(case, method, dtype, rng, assert_close):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("method", ["gemm", "direct"])
+@pytest.mark.parametrize("method", ["gemm", "direct", "batch"])
 def test_threads_bitwise(method, dtype, rng):
     x = rng.standard_normal((3, 24, 21, 26)).astype(dtype)
     w = rng.standard_normal((30, 12, 3, 3)).astype(dtype)
@@ -56,6 +56,26 @@ def test_gemm_nan_stays_in_its_window(rng):
     np.testing.assert_array_equal(nan, expected)
 
 
+@pytest.mark.parametrize("N", [1, 17, 40])
+def test_batch_lanes_any_batch(N, rng, assert_close):
+    """Batches that do not fill the lanes (padded with zero images)."""
+    x = rng.standard_normal((N, 6, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
+    assert_close(conv2d(x, w, method="batch"), conv_ref(x, w))
+
+
+def test_batchlane_weight_grad(rng, assert_close):
+    """The weight gradient with the batch as lanes (LeNet's second layer)."""
+    from convolve import _conv_grad
+    from convolve.functional import conv2d_weight_grad
+    x = rng.standard_normal((40, 6, 14, 14))
+    gy = rng.standard_normal((40, 16, 10, 10))
+    assert _conv_grad.batchlane_weight_grad_pays(40, 8, (5, 5), (10, 10), (1, 1))
+    got = conv2d_weight_grad(x, gy, (16, 6, 5, 5))
+    win = np.lib.stride_tricks.sliding_window_view(x, (5, 5), axis=(2, 3))
+    assert_close(got, np.einsum("nohw,nchwij->ocij", gy, win))
+
+
 def test_auto_routes():
     """The documented choices of method='auto'."""
     assert _engine.gemm_pays((128, 64, 1, 3, 3), (1, 2, 2), 1)       # s2_56
@@ -63,3 +83,9 @@ def test_auto_routes():
     assert not _engine.gemm_pays((64, 64, 1, 3, 3), (1, 1, 1), 2)    # stride 1: direct
     assert not _engine.gemm_pays((64, 3, 1, 7, 7), (1, 2, 2), 1)     # stem: 3 channels
     assert not _engine.gemm_pays((64, 1, 1, 3, 3), (1, 1, 1), 64)    # depthwise
+    lenet2 = ((64, 6, 1, 14, 14), (16, 6, 1, 5, 5), (64, 16, 1, 10, 10))
+    assert _engine.batch_pays(*lenet2, np.float32)
+    lenet1 = ((64, 1, 1, 32, 32), (6, 1, 1, 5, 5), (64, 6, 1, 28, 28))
+    assert not _engine.batch_pays(*lenet1, np.float32)      # rows long enough
+    assert not _engine.batch_pays((8,) + lenet2[0][1:], lenet2[1], (8,) + lenet2[2][1:],
+                                  np.float32)               # batch too small
