@@ -36,8 +36,8 @@ __all__ = ["Case", "Peer", "MissingAPI", "MissingPeer", "CASES", "DTYPES", "FAMI
 DTYPES = ("float32", "float64")
 TAGS = {"float32": "f32", "float64": "f64"}
 LIBRARIES = ("torch", "scipy", "numpy", "cv2")     # the peers, in display order
-FAMILIES = ("conv_forward", "conv_gradients", "conv_transpose", "signal", "pooling",
-            "normalization", "layers")
+FAMILIES = ("conv_forward", "conv_methods", "conv_gradients", "conv_transpose", "signal",
+            "pooling", "normalization", "layers")
 
 
 class MissingAPI(NotImplementedError):
@@ -203,7 +203,19 @@ def _conv2d_cases(spec):
         tx, tgy = _tensors(a, "x", "gy")
         return lambda: torch.nn.grad.conv2d_weight(tx, w_shape, tgy, **kw)
 
+    def fwd_method(method):
+        def ours(cv, a):
+            f = api(cv, "functional.conv2d")
+            return lambda: f(a["x"], a["w"], method=method, **kw)
+        return ours
+
+    # each algorithm forced, so the dashboard shows which one moved
+    methods = ["direct"] + (["gemm"] if O // g >= 6 else []) + (
+        ["winograd"] if K == 3 and s == 1 and g == 1 else [])
     return [
+        Case(f"conv2d/{name}/fwd/{m}", "conv_methods", make, fwd_method(m), [], flops=flops)
+        for m in methods
+    ] + [
         Case(f"conv2d/{name}/fwd", "conv_forward", make, fwd,
              [Peer("torch", "torch", fwd_torch)], flops=flops, quick=name in QUICK_CONV,
              peakmem=True),

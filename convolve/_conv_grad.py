@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from . import _engine
+from . import _engine, _wgrad
+from ._threads import resolve_workers
 from ._validate import check_size, int_tuple, nn_dtype, positive_int
 
 
@@ -65,15 +66,26 @@ def unpad_adjoint(gp, pairs, sizes, mode):
     return g
 
 
-def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers):
-    """Gradient with respect to the padded input, shape ``(N, C, *Lp)``."""
+def transpose_channels(w, groups):
+    """(O, Cg, *k) -> the channel-transposed kernel (C, Og, *k), group by group."""
+    O, Cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    Og = O // groups
+    return w.reshape((groups, Og, Cg) + kernel).swapaxes(1, 2).reshape((Cg * groups, Og) + kernel)
+
+
+def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers, crop=None):
+    """Gradient with respect to the padded input, shape ``(N, C, *Lp)``, or,
+    with ``crop = ((lo, n), ...)`` per axis, only its window ``lo:lo + n``
+    (the unpadded input of zero padding, the output of a transposed
+    convolution): each phase writes its part straight into the result."""
     N, O = gy.shape[:2]
     Cg, kernel = w.shape[1], w.shape[2:]
     C, Og = Cg * groups, O // groups
     d = len(kernel)
-    # channel-transposed kernel: (C, Og, *k), group by group
-    wt = w.reshape((groups, Og, Cg) + kernel).swapaxes(1, 2).reshape((C, Og) + kernel)
-    gxp = np.zeros((N, C) + tuple(Lp), dtype=gy.dtype)
+    wt = transpose_channels(w, groups)
+    if crop is None:
+        crop = [(0, L) for L in Lp]
+    gxp = np.zeros((N, C) + tuple(n for _, n in crop), dtype=gy.dtype)
     for phase in itertools.product(*(range(s) for s in stride)):
         taps, dil, pad, Q = [], [], [], []
         for r, s, dl, K, L in zip(phase, stride, dilation, kernel, Lp):
@@ -88,7 +100,18 @@ def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers):
             continue          # no tap lands on this phase: its gradient is 0
         sub = wt[np.ix_(range(C), range(Og), *taps)] if d else wt
         res = corr(gy, sub, Q, (1,) * d, dil, pad, groups, workers)
-        gxp[(Ellipsis,) + tuple(slice(r, None, s) for r, s in zip(phase, stride))] = res
+        # phase index m is padded position r + s*m, i.e. r + s*m - lo in the window
+        src, dst = [], []
+        for r, s, q, (lo, n) in zip(phase, stride, Q, crop):
+            m_lo = max(0, -(-(lo - r) // s))
+            m_hi = min(q, (lo + n - 1 - r) // s + 1)
+            if m_hi <= m_lo:
+                break
+            i0 = r + s * m_lo - lo
+            src.append(slice(m_lo, m_hi))
+            dst.append(slice(i0, i0 + (m_hi - m_lo - 1) * s + 1, s))
+        else:
+            gxp[(Ellipsis,) + tuple(dst)] = res[(Ellipsis,) + tuple(src)]
     return gxp
 
 
@@ -105,8 +128,93 @@ def _windows(xp, kernel, stride, dilation, osp):
             for kk, dl, s, n in zip(k, dilation, stride, osp))]
 
 
+# Units (output entries x image chunks) the direct weight gradient aims for:
+# enough to share among threads, fixed by the shapes alone (not the thread
+# count), so that the chunk sums, added in order, do not depend on threads.
+WGRAD_UNITS = 256
+
+
+def direct_weight_grad_pays(O, Cg, groups, kernel):
+    """Whether the dot-product kernel (pyx/_wgrad.pyx) beats the GEMM: few
+    output channels per group (depthwise, grouped) or a small reduction
+    per output channel (first layers), where the GEMM is skinny."""
+    return O // groups <= 4 or Cg * math.prod(kernel) <= 32
+
+
+def weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers):
+    """``gw`` by pyx/_wgrad.pyx: strides along H and W become stride 1 by the
+    forward's polyphase rewrite (each tap then lives in one phase channel)."""
+    d = len(kernel)
+    lift = (1,) * (3 - d)
+    N, C = xp.shape[:2]
+    O = gy.shape[1]
+    Cg = C // groups
+    x5 = xp.reshape((N, C) + lift + xp.shape[2:])
+    k5, s5, d5 = lift + tuple(kernel), lift + tuple(stride), lift + tuple(dilation)
+    gy5 = gy.reshape((N, O) + lift + gy.shape[2:])
+    tap_at = None
+    if s5[1] > 1 or s5[2] > 1:
+        # where each tap of the kernel lands in the phase-split kernel: run the
+        # rewrite on a kernel holding tap numbers 1..KK
+        ids = np.arange(1, math.prod(k5) + 1, dtype=np.float64).reshape((1, 1) + k5)
+        x5, ids2, _, d5, _ = _engine.space_to_depth(x5, ids, gy5.shape[3:], s5, d5, (0, 0, 0))
+        x5 = np.ascontiguousarray(x5)
+        tap_at = [np.flatnonzero(ids2.ravel() == t + 1)[0] for t in range(math.prod(k5))]
+        k5 = ids2.shape[2:]
+    Cg2 = x5.shape[1] // groups
+    OD, OH, OW = gy5.shape[2:]
+    Q = min(N, max(1, -(-WGRAD_UNITS // (O * Cg2 * math.prod(k5)))))
+    part = np.zeros((Q, O, Cg2) + tuple(k5), dtype=gy.dtype)
+    n_threads = resolve_workers(workers, N * O * Cg2 * math.prod(k5) * OD * OH * OW)
+    _wgrad.weight_grad(x5, gy5, part, groups, d5, n_threads)
+    gw = part.sum(axis=0) if Q > 1 else part[0]
+    if tap_at is not None:
+        # gw2 (O, Cg * s^2, *k2) -> gw (O, Cg, *kernel): channel c*s^2 + phase
+        flat = gw.reshape(O, Cg, -1)
+        gw = flat[:, :, tap_at]
+    return np.ascontiguousarray(gw.reshape((O, Cg) + tuple(kernel)))
+
+
+def weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers):
+    """Stride-1 ``gw`` with the batch as the fastest axis: with ``xT (C, *Lp,
+    Np)`` and ``gyT (O, *osp, Np)`` (zero lanes beyond N), one image whose
+    rows are ``OW * Np`` long and whose column dilation is ``dw * Np`` has
+    the same weight gradient, and every dot product of pyx/_wgrad.pyx runs
+    over long contiguous rows, however small the maps (LeNet-like layers)."""
+    d = len(kernel)
+    lift = (1,) * (3 - d)
+    N, C = xp.shape[:2]
+    O = gy.shape[1]
+    lanes = 16 if xp.itemsize == 4 else 8
+    Np = -(-N // lanes) * lanes
+    xt = np.zeros((C,) + xp.shape[2:] + (Np,), dtype=xp.dtype)
+    xt[..., :N] = np.moveaxis(xp, 0, -1)
+    gt = np.zeros((O,) + gy.shape[2:] + (Np,), dtype=gy.dtype)
+    gt[..., :N] = np.moveaxis(gy, 0, -1)
+    Lp, osp = lift + xp.shape[2:], lift + gy.shape[2:]
+    k5, d5 = lift + tuple(kernel), lift + tuple(dilation)
+    part = np.zeros((1, O, C // groups) + k5, dtype=gy.dtype)
+    n_threads = resolve_workers(workers, N * O * (C // groups) * math.prod(k5) * math.prod(osp))
+    _wgrad.weight_grad(xt.reshape((1, C) + Lp[:2] + (Lp[2] * Np,)),
+                       gt.reshape((1, O) + osp[:2] + (osp[2] * Np,)), part, groups,
+                       d5[:2] + (d5[2] * Np,), n_threads)
+    return part[0].reshape((O, C // groups) + tuple(kernel))
+
+
+def batchlane_weight_grad_pays(N, itemsize, kernel, osp, stride):
+    """Stride 1, a batch that fills the lanes, small maps (see
+    convolve._engine.batch_pays)."""
+    lanes = 16 if itemsize == 4 else 8
+    return (all(s == 1 for s in stride) and N >= 2 * lanes and (-N % lanes) * 8 <= N
+            and osp[-1] <= _engine.BATCH_MAX_WIDTH)
+
+
 def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
     """``gw (O, Cg, *kernel)`` from the padded input ``xp`` and ``gy``.
+
+    Few channels per group (see :func:`direct_weight_grad_pays`) and no stride
+    along D: the dot-product kernel of :func:`weight_grad_direct`.
+    Otherwise:
 
     ``gw[g] = gy_g (Og, N*P) @ cols_g (N*P, Cg*K)``: the reduction over the
     ``N * P`` outputs is GEMM-shaped, so it runs in the BLAS
@@ -118,6 +226,11 @@ def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
     N, C = xp.shape[:2]
     O = gy.shape[1]
     Cg, Og = C // groups, O // groups
+    if (direct_weight_grad_pays(O, Cg, groups, kernel) and (len(kernel) < 3 or stride[0] == 1)
+            and gy.size):
+        return weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers)
+    if gy.size and batchlane_weight_grad_pays(N, xp.itemsize, kernel, gy.shape[2:], stride):
+        return weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers)
     osp = gy.shape[2:]
     P = math.prod(osp)
     KK = math.prod(kernel)
@@ -205,6 +318,18 @@ def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, grou
                padding_mode, dtype)
     gy = np.ascontiguousarray(st.check_grad_out(gy), dtype=dtype)
     w = np.ascontiguousarray(_flip(w, d) if flip else w, dtype=dtype)
+    pads = [dl * (k - 1) - lo for dl, k, (lo, _) in zip(st.dilation, st.kernel, st.pairs)]
+    if st.padding_mode == "zeros" and all(s == 1 for s in st.stride) and min(pads) >= 0:
+        # stride 1, zero padding: one correlation with the flipped,
+        # channel-transposed kernel straight onto the unpadded input (no
+        # padded gradient to allocate and crop)
+        gx = corr(gy, _flip(transpose_channels(w, st.groups), d), st.sp, st.stride,
+                  st.dilation, pads, st.groups, workers)
+        return gx[0] if st.unbatched else gx
+    if st.padding_mode == "zeros":
+        gx = input_grad_padded(gy, w, st.Lp, st.stride, st.dilation, st.groups, workers,
+                               crop=[(lo, n) for (lo, _), n in zip(st.pairs, st.sp)])
+        return gx[0] if st.unbatched else gx
     gxp = input_grad_padded(gy, w, st.Lp, st.stride, st.dilation, st.groups, workers)
     gx = np.ascontiguousarray(unpad_adjoint(gxp, st.pairs, st.sp, st.padding_mode))
     return gx[0] if st.unbatched else gx
@@ -285,12 +410,10 @@ def conv_transpose(d, x, weight, bias, stride, padding, output_padding, groups, 
     check_size((xb.shape[0], Cout) + L, dtype.itemsize, name)
     # the input gradient on the padded output, cropped (output_padding may add
     # positions no forward window reaches: they get only the bias)
-    gxp = input_grad_padded(np.ascontiguousarray(xb, dtype=dtype),
-                            np.ascontiguousarray(w, dtype=dtype),
-                            tuple(n + 2 * p for n, p in zip(L, padding)), stride, dilation,
-                            groups, workers)
-    y = np.ascontiguousarray(gxp[(Ellipsis,) + tuple(slice(p, p + n) for p, n in
-                                                     zip(padding, L))])
+    y = input_grad_padded(np.ascontiguousarray(xb, dtype=dtype),
+                          np.ascontiguousarray(w, dtype=dtype),
+                          tuple(n + 2 * p for n, p in zip(L, padding)), stride, dilation,
+                          groups, workers, crop=list(zip(padding, L)))
     if bias is not None:
         y += bias.astype(dtype).reshape((1, Cout) + (1,) * d)
     return y[0] if unbatched else y

@@ -5,8 +5,20 @@ Callers hand over 5-D C-contiguous blocks ``x (N, C, D, H, W)``,
 """
 import numpy as np
 
-from . import _direct
+from . import _batchlane, _direct, _igemm, _winograd
 from ._threads import resolve_workers
+
+# method='auto' takes the implicit GEMM from this many output channels per
+# group, input channels per group and this long a reduction (input channels
+# per group x taps) on; below, the direct kernel (gathers would dominate).
+GEMM_MIN_CHANNELS = 24
+GEMM_MIN_IN_CHANNELS = 8
+GEMM_MIN_REDUCTION = 64
+# method='auto' takes the batch-lane kernel for output rows up to this wide
+BATCH_MAX_WIDTH = 32
+BATCH_MIN_JUNK = 0.25   # ... when the junk columns would be a quarter of the row
+# method= values of the NN family's forward (convolve.functional.conv*d)
+METHODS = ("auto", "direct", "winograd", "gemm", "batch")
 
 # Per-thread workspace the PLANE loop order may use: the flattened output
 # plane accumulator and the padded input plane should stay in L2.
@@ -65,14 +77,26 @@ def choose_path(out_shape, w_shape, stride, dilation, itemsize, n_threads, group
         bh = _split_for_threads(bh, OH, N * groups * OD, n_threads)
         Og = O // groups
         ob = Og
-        while N * groups * OD * -(-OH // bh) * -(-Og // ob) < 4 * n_threads and ob > 1:
-            ob = -(-ob // 2)
+        while N * groups * OD * -(-OH // bh) * -(-Og // ob) < 4 * n_threads and ob > 6:
+            ob = -(-ob // 12) * 6        # halve, staying a multiple of 6 (sextet tiles)
         return STACK, bh, ob
     budget = PLANE_BYTES_MAX // itemsize
     bh = _largest(lambda b: plane_workspace(b, OW, (KH, KW), (dh, dw)) <= budget, OH)
     if bh < min(OH, 4):
         return ROWS, 0, 1
     return PLANE, _split_for_threads(bh, OH, N * O * OD, n_threads), 1
+
+
+def pack6(w, groups):
+    """Weights (O, Cg, KD, KH, KW) -> (groups, ceil(Og/6), Cg*KD*KH*KW, 6): the
+    panels of six output channels the STACK path's 6-channel tile reads as
+    one stream (zero channels pad the last panel of each group)."""
+    O = w.shape[0]
+    Og, taps = O // groups, int(np.prod(w.shape[1:]))
+    P6 = -(-Og // 6)
+    wp = np.zeros((groups, P6 * 6, taps), dtype=w.dtype)
+    wp[:, :Og] = w.reshape(groups, Og, taps)
+    return np.ascontiguousarray(wp.reshape(groups, P6, 6, taps).transpose(0, 1, 3, 2))
 
 
 def space_to_depth(x, w, out_hw, stride, dilation, pad):
@@ -145,22 +169,96 @@ def _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers):
     return out
 
 
-def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers):
-    """out[...] = direct correlation of the 5-D blocks (see pyx/_direct.pyx)."""
+def gemm_pays(w_shape, stride, groups):
+    """Whether method='auto' takes the implicit GEMM (pyx/_igemm.pyx): many
+    output channels per group to share each gathered panel, a reduction long
+    enough to amortize the gather, and a layer the stride-1 direct orders do
+    not already run well: strided (their polyphase rewrite adds zero taps) or
+    1x1 (a plain GEMM, no taps to share)."""
+    Og, Cg = w_shape[0] // groups, w_shape[1]
+    T = int(np.prod(w_shape[1:]))
+    return (Og >= GEMM_MIN_CHANNELS and Cg >= GEMM_MIN_IN_CHANNELS
+            and T >= GEMM_MIN_REDUCTION
+            and (max(stride[1:]) > 1 or tuple(w_shape[2:]) == (1, 1, 1)))
+
+
+def batch_pays(x_shape, w_shape, out_shape, dtype):
+    """Whether method='auto' takes the batch-lane kernel (pyx/_batchlane.pyx):
+    a batch that fills the lanes (at most an eighth of them padding) and
+    output rows too short for the row-flattening orders, which compute
+    KW - 1 junk columns per row in tiles of 16."""
+    lanes = 16 if np.dtype(dtype).itemsize == 4 else 8
+    N, OW = x_shape[0], out_shape[4]
+    junk = (w_shape[4] - 1) / (OW + w_shape[4] - 1)
+    return (N >= 2 * lanes and (-N % lanes) * 8 <= N and OW <= BATCH_MAX_WIDTH
+            and junk >= BATCH_MIN_JUNK)
+
+
+def correlate_batch(x, w, out, bias, stride, dilation, pad, groups, n_threads):
+    """The batch-lane kernel: x transposed (batch last, padded, zero borders),
+    the result transposed back into `out`."""
+    N, C, D, H, W = x.shape
+    lanes = 16 if x.itemsize == 4 else 8
+    Np = -(-N // lanes) * lanes
+    O, _, KD, KH, KW = w.shape
+    OD, OH, OW = out.shape[2:]
+    # the padded extent the windows read (trailing padding implied by the output size)
+    ext = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip((OD, OH, OW), stride,
+                                                                (KD, KH, KW), dilation)]
+    xt = np.zeros((C,) + tuple(max(e, p + n) for e, p, n in zip(ext, pad, (D, H, W))) + (Np,),
+                  dtype=x.dtype)
+    xt[:, pad[0]:pad[0] + D, pad[1]:pad[1] + H, pad[2]:pad[2] + W, :N] = \
+        x.transpose(1, 2, 3, 4, 0)
+    outt = np.empty((O, OD, OH, OW, Np), dtype=x.dtype)
+    _batchlane.correlate(xt, pack6(w, groups), outt, bias, (KD, KH, KW), tuple(stride),
+                         tuple(dilation), groups, n_threads)
+    out[...] = outt[..., :N].transpose(4, 0, 1, 2, 3)
+    return out
+
+
+def check_method(method, x_shape, w_shape, stride, dilation, groups, dtype, name):
+    """Validate `method` for a 5-D problem; ValueError naming the rule when a
+    forced method cannot compute it."""
+    if method not in METHODS:
+        raise ValueError(f"{name}: method must be one of {METHODS}, got {method!r}")
+    if method == "winograd" and not _winograd.applies(x_shape, w_shape, stride, dilation,
+                                                      groups, np.dtype(dtype)):
+        raise ValueError(f"{name}: method='winograd' computes 2-D float32/float64 "
+                         f"convolutions with a 3x3 kernel, stride 1, dilation 1 and "
+                         f"groups=1; use 'direct' or 'auto' here")
+
+
+def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="auto"):
+    """out[...] = correlation of the 5-D blocks: Winograd F(2x2, 3x3) where
+    `method` asks for it or 'auto' judges it faster (pyx/_winograd_kernel.pyx),
+    else the direct kernel (pyx/_direct.pyx)."""
     if x.dtype.kind == "c":
         return _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers)
     if out.size == 0:
         return out
     macs = out.size * w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
     n_threads = resolve_workers(workers, macs)
+    if method in ("auto", "winograd") and _winograd.applies(x.shape, w.shape, stride, dilation, groups,
+                                                x.dtype):
+        if (method == "winograd" or _winograd.pays(x.shape[1], w.shape[0], out.shape[3:])) \
+                and _winograd.correlate(x, w, out, bias, pad, n_threads):
+            return out
     # space_to_depth adds zero taps that read elements outside the real
     # windows: 0 * inf = NaN would leak there, so non-finite inputs take the
     # strided ROWS loop order, which reads exactly the window.
+    if method == "batch" or (method == "auto" and batch_pays(x.shape, w.shape, out.shape,
+                                                              x.dtype)):
+        return correlate_batch(x, w, out, bias, stride, dilation, pad, groups, n_threads)
+    if method == "gemm" or (method == "auto" and gemm_pays(w.shape, stride, groups)):
+        _igemm.correlate(x, pack6(w, groups), out, bias, tuple(w.shape[2:]), tuple(stride),
+                         tuple(dilation), tuple(pad), groups, n_threads)
+        return out
     if (stride[1] > 1 or stride[2] > 1) and np.isfinite(x).all():
         x, w, stride, dilation, pad = space_to_depth(x, w, out.shape[3:], stride, dilation,
                                                      pad)
     path, band, ob = choose_path(out.shape, w.shape, stride, dilation, x.itemsize, n_threads,
                                  groups)
     _direct.correlate(x, w, out, bias, tuple(stride), tuple(dilation), tuple(pad),
-                      groups, n_threads, path, band, ob)
+                      groups, n_threads, path, band, ob,
+                      pack6(w, groups) if path == STACK else None)
     return out

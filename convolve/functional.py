@@ -116,7 +116,7 @@ def _pad_mode(x, pairs, mode, d):
 
 
 def _conv(d, x, weight, bias, stride, padding, dilation, groups, padding_mode, flip, out,
-          workers):
+          workers, method="auto"):
     name = f"conv{d}d"
     x = np.asarray(x)
     weight = np.asarray(weight)
@@ -158,6 +158,9 @@ def _conv(d, x, weight, bias, stride, padding, dilation, groups, padding_mode, f
     out_shape = (N, O) + out_sp
     check_size(out_shape, dtype.itemsize, name)
     check_out(out, out_shape[1:] if unbatched else out_shape, dtype)
+    lift = (1,) * (3 - d)
+    _engine.check_method(method, (N, C) + lift + x.shape[2:], weight.shape[:2] + lift + kernel,
+                         lift + stride, lift + dilation, groups, dtype, name)
 
     if padding_mode != "zeros" and any(p for pr in pairs for p in pr):
         x = _pad_mode(x, pairs, padding_mode, d)
@@ -166,7 +169,6 @@ def _conv(d, x, weight, bias, stride, padding, dilation, groups, padding_mode, f
         weight = weight[(Ellipsis,) + (slice(None, None, -1),) * d]
     # ascontiguousarray with an explicit native dtype also byte-swaps and copies
     # read-only or strided views; a contiguous input of the right dtype is used as is.
-    lift = (1,) * (3 - d)
     x5 = np.ascontiguousarray(x, dtype=dtype).reshape((N, C) + lift + x.shape[2:])
     w5 = np.ascontiguousarray(weight, dtype=dtype).reshape(weight.shape[:2] + lift + kernel)
     b = None if bias is None else np.ascontiguousarray(bias, dtype=dtype)
@@ -177,7 +179,7 @@ def _conv(d, x, weight, bias, stride, padding, dilation, groups, padding_mode, f
     res = np.empty(out_shape, dtype) if target is None else target.reshape(out_shape)
     _engine.correlate5(x5, w5, res.reshape((N, O) + lift + out_sp), b,
                        lift + stride, lift + dilation, (0,) * (3 - d) + tuple(lo for lo, _ in pairs),
-                       groups, workers)
+                       groups, workers, method)
     if unbatched:
         res = res[0]
     if out is not None and target is None:
@@ -218,6 +220,19 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
         Written with the result and returned; must have the output's shape and dtype.
     workers : int, optional
         Threads: None uses :func:`convolve.get_num_threads`, -1 all CPUs.
+    method : {{'auto', 'direct', 'winograd', 'gemm', 'batch'}}, default 'auto'
+        Algorithm. ``'winograd'`` (F(2x2, 3x3)) computes 2-D layers with a
+        3x3 kernel, stride 1, dilation 1 and one group, float32 or float64,
+        with 2.25x fewer multiplications; its rounding error is within a
+        small factor of the direct method's (measured in the engine guide);
+        inputs holding inf or NaN take the direct kernel (the transforms
+        would spread them). ``'gemm'`` is an implicit GEMM (no im2col
+        buffer), any options. ``'batch'`` vectorizes across the batch (small
+        maps, large batches), any options. ``'auto'``: Winograd for such
+        3x3 layers with at least 16 input and output channels; the batch
+        kernel for batches of 32+ with rows of at most 32 outputs where
+        the kernel is at least a quarter of the padded row; the GEMM for
+        strided or 1x1 layers with many channels per group; else direct.
 
     Returns
     -------
@@ -245,7 +260,8 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
     Notes
     -----
     Direct method: a register-blocked kernel (``pyx/_direct.pyx``) parallel
-    over output blocks; each output is summed by one thread in a fixed order,
+    over output blocks; Winograd: ``pyx/_winograd_kernel.pyx``, parallel over
+    blocks of tiles. Each output is summed by one thread in a fixed order,
     so results are identical for any thread count.
 
     Examples
@@ -262,21 +278,21 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros", flip=False, out=None, workers=None):
+           padding_mode="zeros", flip=False, out=None, workers=None, method="auto"):
     return _conv(1, x, weight, bias, stride, padding, dilation, groups, padding_mode, flip,
-                 out, workers)
+                 out, workers, method)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros", flip=False, out=None, workers=None):
+           padding_mode="zeros", flip=False, out=None, workers=None, method="auto"):
     return _conv(2, x, weight, bias, stride, padding, dilation, groups, padding_mode, flip,
-                 out, workers)
+                 out, workers, method)
 
 
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros", flip=False, out=None, workers=None):
+           padding_mode="zeros", flip=False, out=None, workers=None, method="auto"):
     return _conv(3, x, weight, bias, stride, padding, dilation, groups, padding_mode, flip,
-                 out, workers)
+                 out, workers, method)
 
 
 for _d, _f in ((1, conv1d), (2, conv2d), (3, conv3d)):

@@ -50,6 +50,10 @@ cdef extern from "_microkernels.h" nogil:
     void cv_tile4_f64(double* acc, const double* src, const Py_ssize_t* off,
                       const double* w0, const double* w1, const double* w2, const double* w3,
                       Py_ssize_t ntaps)
+    void cv_tile6_f32(float* acc, const float* src, const Py_ssize_t* off,
+                      const float* wp, Py_ssize_t ntaps)
+    void cv_tile6_f64(double* acc, const double* src, const Py_ssize_t* off,
+                      const double* wp, Py_ssize_t ntaps)
 
 cdef enum:
     TW = 64   # outputs per tile
@@ -106,6 +110,26 @@ cdef inline void _tile4(numeric* acc, const numeric* src, const Py_ssize_t* off,
             for j in range(4):
                 for i in range(T4):
                     acc[j * T4 + i] = acc[j * T4 + i] + ws[j][t] * s[i]
+
+
+cdef inline void _tile6(numeric* acc, const numeric* src, const Py_ssize_t* off,
+                        const numeric* wp, Py_ssize_t ntaps) noexcept nogil:
+    """acc[j * T4 + i] = sum_t wp[6 t + j] * src[off[t] + i], 6 channels j, T4 outputs i."""
+    cdef Py_ssize_t t, i, j
+    cdef const numeric* s
+    cdef Py_ssize_t T4 = _tile4_width(acc)
+    if numeric is float:
+        cv_tile6_f32(acc, src, off, wp, ntaps)
+    elif numeric is double:
+        cv_tile6_f64(acc, src, off, wp, ntaps)
+    else:
+        for i in range(6 * T4):
+            acc[i] = 0
+        for t in range(ntaps):
+            s = src + off[t]
+            for j in range(6):
+                for i in range(T4):
+                    acc[j * T4 + i] = acc[j * T4 + i] + wp[6 * t + j] * s[i]
 
 
 cdef inline void _scatter(numeric* oplane, const numeric* acc, Py_ssize_t f, Py_ssize_t f_end,
@@ -321,7 +345,8 @@ cdef int _plane(const numeric* x, const numeric* w, numeric* out, const numeric*
     return 0
 
 
-cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric* bias,
+cdef int _stack(const numeric* x, const numeric* w, const numeric* wp, numeric* out,
+                const numeric* bias,
                 Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
                 Py_ssize_t O, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
                 Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
@@ -331,7 +356,9 @@ cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric*
     # STACK: PLANE with every input plane of a group copied at once, so that
     # one micro-kernel call sums all Cg*KD*KH*KW taps of a tile in registers
     # (no accumulator traffic, one copy serves OB output channels). The tap
-    # order (c, kd, kh, kw) is the weight's memory order.
+    # order (c, kd, kh, kw) is the weight's memory order. Output channels go
+    # six at a time through the 6-channel tile, whose weights wp come packed
+    # per group as (ceil(Og/6), ntaps, 6) panels (Python pads with zeros).
     cdef Py_ssize_t Cg = C // groups
     cdef Py_ssize_t Og = O // groups
     cdef Py_ssize_t Wp = OW + (KW - 1) * dw
@@ -340,13 +367,15 @@ cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric*
     cdef Py_ssize_t NP = Cg * KD                           # planes per unit
     cdef Py_ssize_t ntaps = NP * KH * KW
     cdef Py_ssize_t stack_len = NP * PL + TW + (KW - 1) * dw + 1
-    cdef Py_ssize_t per_thread = TW + stack_len
+    cdef Py_ssize_t ACC = 96                               # 6 channels x 16 outputs
+    cdef Py_ssize_t per_thread = ACC + stack_len
     cdef Py_ssize_t n_bands = (OH + BH - 1) // BH
+    cdef Py_ssize_t P6 = (Og + 5) // 6
     cdef Py_ssize_t n_ob = (Og + OB - 1) // OB
     cdef Py_ssize_t n_units = N * groups * OD * n_bands * n_ob
     cdef Py_ssize_t u, m, n, g, od, ob, o, o_end, c, kd, idd, r, ih, q, oh0, rows, nt, t
     cdef Py_ssize_t f_end, nq, j, T4
-    cdef const numeric** ws
+    cdef const numeric* wpp
     cdef Py_ssize_t c_lo = pw if pw > 0 else 0
     cdef Py_ssize_t iw0 = 0 if pw > 0 else -pw
     cdef Py_ssize_t ncopy = W - iw0
@@ -357,13 +386,10 @@ cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric*
     cdef numeric* stk
     cdef numeric* plane
     cdef numeric* work = <numeric*> malloc(n_threads * per_thread * sizeof(numeric))
-    # per-thread weight pointers of a channel quad (a C array declared here would be shared)
-    cdef const numeric** wsbuf = <const numeric**> malloc(4 * n_threads * sizeof(void*))
     cdef Py_ssize_t* off = <Py_ssize_t*> malloc(ntaps * sizeof(Py_ssize_t))
-    if work == NULL or off == NULL or wsbuf == NULL:
+    if work == NULL or off == NULL:
         free(work)
         free(off)
-        free(wsbuf)
         return -1
     for t in range(NP):
         for r in range(KH):
@@ -372,8 +398,7 @@ cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric*
 
     with parallel(num_threads=n_threads):
         acc = work + omp_get_thread_num() * per_thread
-        stk = acc + TW
-        ws = wsbuf + 4 * omp_get_thread_num()
+        stk = acc + ACC
         memset(stk, 0, stack_len * sizeof(numeric))
         for u in prange(n_units, schedule='static'):
             ob = u % n_ob
@@ -408,32 +433,30 @@ cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric*
             if o_end > Og:
                 o_end = Og
             o_end = g * Og + o_end
-            for o in range(g * Og + ob * OB, o_end, 4):
+            # OB is a multiple of 6 (or all of Og), so sextets start at 6*k in the group
+            for o in range(g * Og + ob * OB, o_end, 6):
                 nq = o_end - o
-                if nq > 4:
-                    nq = 4
-                for j in range(4):
-                    # missing channels of a last partial quad repeat one (discarded)
-                    ws[j] = w + (o + (j if j < nq else nq - 1)) * ntaps
+                if nq > 6:
+                    nq = 6
                 if nq == 1:
                     # a lone channel: the 1-channel tile, 4x wider, wastes nothing
                     for q in range((rows * Wp + TW - 1) // TW):
-                        _tile(acc, stk + q * TW, off, ws[0], ntaps, 1)
+                        _tile(acc, stk + q * TW, off, w + o * ntaps, ntaps, 1)
                         f_end = (q + 1) * TW
                         if f_end > rows * Wp:
                             f_end = rows * Wp
                         _scatter(out + (((n * O + o) * OD + od) * OH + oh0) * OW,
                                  acc, q * TW, f_end, Wp, OW, bias, o)
                     continue
+                wpp = wp + (g * P6 + (o - g * Og) // 6) * ntaps * 6
                 for q in range(nt):
-                    _tile4(acc, stk + q * T4, off, ws, ntaps)
+                    _tile6(acc, stk + q * T4, off, wpp, ntaps)
                     f_end = (q + 1) * T4
                     if f_end > rows * Wp:
                         f_end = rows * Wp
                     for j in range(nq):
                         _scatter(out + (((n * O + o + j) * OD + od) * OH + oh0) * OW,
                                  acc + j * T4, q * T4, f_end, Wp, OW, bias, o + j)
-    free(wsbuf)
     free(work)
     free(off)
     return 0
@@ -442,10 +465,16 @@ cdef int _stack(const numeric* x, const numeric* w, numeric* out, const numeric*
 def correlate(const numeric[:, :, :, :, ::1] x, const numeric[:, :, :, :, ::1] w,
               numeric[:, :, :, :, ::1] out, bias, tuple stride, tuple dilation,
               tuple pad, Py_ssize_t groups, int n_threads, int path=0,
-              Py_ssize_t band_rows=0, Py_ssize_t out_block=1):
-    """Direct correlation on 5-D blocks; see the module comment. Trusts its inputs."""
+              Py_ssize_t band_rows=0, Py_ssize_t out_block=1, wpack=None):
+    """Direct correlation on 5-D blocks; see the module comment. Trusts its inputs.
+
+    STACK needs `wpack`, the weights packed by convolve._engine.pack6
+    (groups, ceil(Og/6), Cg*KD*KH*KW, 6), and `out_block` a multiple of 6 or
+    at least O/groups."""
     cdef const numeric[::1] b
     cdef const numeric* bp = NULL
+    cdef const numeric[:, :, :, ::1] wpk
+    cdef const numeric* wpp = NULL
     cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
     cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
     cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
@@ -459,9 +488,14 @@ def correlate(const numeric[:, :, :, :, ::1] x, const numeric[:, :, :, :, ::1] w
         raise ValueError("PLANE and STACK paths need stride 1 along H and W")
     if band_rows <= 0:
         band_rows = out.shape[3]
+    if path == STACK:
+        if wpack is None:
+            raise ValueError("the STACK path needs the packed weights")
+        wpk = wpack
+        wpp = &wpk[0, 0, 0, 0]
     with nogil:
         if path == STACK:
-            err = _stack(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], bp,
+            err = _stack(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], wpp, &out[0, 0, 0, 0, 0], bp,
                          x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
                          w.shape[0], w.shape[2], w.shape[3], w.shape[4],
                          out.shape[2], out.shape[3], out.shape[4],

@@ -29,7 +29,12 @@
 typedef float cv_vf __attribute__((vector_size(32), aligned(1), may_alias));
 typedef double cv_vd __attribute__((vector_size(32), aligned(1), may_alias));
 
-#define CV_DEFINE_TILE(NAME, T, V, L)                                          \
+/* Broadcast as an initializer: `(V){0} + x` costs a scalar add before the
+ * broadcast (0 + x is not x for x = -0 without -ffast-math). */
+#define CV_SPLAT_F32(x) ((cv_vf){(x), (x), (x), (x), (x), (x), (x), (x)})
+#define CV_SPLAT_F64(x) ((cv_vd){(x), (x), (x), (x)})
+
+#define CV_DEFINE_TILE(NAME, T, V, L, SPLAT)                                   \
 static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
                         const T *w, ptrdiff_t ntaps, int from_zero)           \
 {                                                                             \
@@ -43,7 +48,7 @@ static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
     }                                                                         \
     for (ptrdiff_t t = 0; t < ntaps; t++) {                                   \
         const T *s = src + off[t];                                            \
-        V wv = (V){0} + w[t];                                                 \
+        V wv = SPLAT(w[t]);                                                   \
         a0 += wv * *(const V *)(s + 0 * L); a1 += wv * *(const V *)(s + 1 * L);\
         a2 += wv * *(const V *)(s + 2 * L); a3 += wv * *(const V *)(s + 3 * L);\
         a4 += wv * *(const V *)(s + 4 * L); a5 += wv * *(const V *)(s + 5 * L);\
@@ -54,15 +59,15 @@ static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
     *(V *)(acc + 4 * L) = a4; *(V *)(acc + 5 * L) = a5;                       \
     *(V *)(acc + 6 * L) = a6; *(V *)(acc + 7 * L) = a7;                       \
 }
-CV_DEFINE_TILE(cv_tile_f32, float, cv_vf, 8)
-CV_DEFINE_TILE(cv_tile_f64, double, cv_vd, 4)
+CV_DEFINE_TILE(cv_tile_f32, float, cv_vf, 8, CV_SPLAT_F32)
+CV_DEFINE_TILE(cv_tile_f64, double, cv_vd, 4, CV_SPLAT_F64)
 
 /* Four output channels at once: acc[j][i] += sum_t w_j[t] * src[off[t] + i]
  * for j < 4 channels (weights w0..w3) and a tile of 2 vectors (16 floats or
  * 8 doubles). Each input vector loaded feeds 4 FMAs from registers, so the
  * input a tile reads (2 vectors per tap) stays in L1 even for hundreds of
  * taps: the arithmetic intensity channel-heavy layers need. */
-#define CV_DEFINE_TILE4(NAME, T, V, L)                                         \
+#define CV_DEFINE_TILE4(NAME, T, V, L, SPLAT)                                  \
 static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
                         const T *w0, const T *w1, const T *w2, const T *w3,   \
                         ptrdiff_t ntaps)                                      \
@@ -73,18 +78,50 @@ static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
         const T *s = src + off[t];                                            \
         V x0 = *(const V *)(s), x1 = *(const V *)(s + L);                     \
         V v;                                                                  \
-        v = (V){0} + w0[t]; a00 += v * x0; a01 += v * x1;                     \
-        v = (V){0} + w1[t]; a10 += v * x0; a11 += v * x1;                     \
-        v = (V){0} + w2[t]; a20 += v * x0; a21 += v * x1;                     \
-        v = (V){0} + w3[t]; a30 += v * x0; a31 += v * x1;                     \
+        v = SPLAT(w0[t]); a00 += v * x0; a01 += v * x1;                     \
+        v = SPLAT(w1[t]); a10 += v * x0; a11 += v * x1;                     \
+        v = SPLAT(w2[t]); a20 += v * x0; a21 += v * x1;                     \
+        v = SPLAT(w3[t]); a30 += v * x0; a31 += v * x1;                     \
     }                                                                         \
     *(V *)(acc + 0 * L) = a00; *(V *)(acc + 1 * L) = a01;                     \
     *(V *)(acc + 2 * L) = a10; *(V *)(acc + 3 * L) = a11;                     \
     *(V *)(acc + 4 * L) = a20; *(V *)(acc + 5 * L) = a21;                     \
     *(V *)(acc + 6 * L) = a30; *(V *)(acc + 7 * L) = a31;                     \
 }
-CV_DEFINE_TILE4(cv_tile4_f32, float, cv_vf, 8)
-CV_DEFINE_TILE4(cv_tile4_f64, double, cv_vd, 4)
+CV_DEFINE_TILE4(cv_tile4_f32, float, cv_vf, 8, CV_SPLAT_F32)
+CV_DEFINE_TILE4(cv_tile4_f64, double, cv_vd, 4, CV_SPLAT_F64)
+
+/* Six output channels at once, weights packed as wp[t][6] (one stream):
+ * acc[j][i] = sum_t wp[t][j] * src[off[t] + i], j < 6, a tile of 2 vectors.
+ * 12 accumulators (2 FMA ports x latency 4 need 8: headroom), 2 input loads
+ * and 6 broadcasts per 12 FMAs. */
+#define CV_DEFINE_TILE6(NAME, T, V, L, SPLAT)                                  \
+static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
+                        const T *wp, ptrdiff_t ntaps)                         \
+{                                                                             \
+    V a00 = (V){0}, a01 = (V){0}, a10 = (V){0}, a11 = (V){0};                 \
+    V a20 = (V){0}, a21 = (V){0}, a30 = (V){0}, a31 = (V){0};                 \
+    V a40 = (V){0}, a41 = (V){0}, a50 = (V){0}, a51 = (V){0};                 \
+    for (ptrdiff_t t = 0; t < ntaps; t++, wp += 6) {                          \
+        const T *s = src + off[t];                                            \
+        V x0 = *(const V *)(s), x1 = *(const V *)(s + L);                     \
+        V v;                                                                  \
+        v = SPLAT(wp[0]); a00 += v * x0; a01 += v * x1;                       \
+        v = SPLAT(wp[1]); a10 += v * x0; a11 += v * x1;                       \
+        v = SPLAT(wp[2]); a20 += v * x0; a21 += v * x1;                       \
+        v = SPLAT(wp[3]); a30 += v * x0; a31 += v * x1;                       \
+        v = SPLAT(wp[4]); a40 += v * x0; a41 += v * x1;                       \
+        v = SPLAT(wp[5]); a50 += v * x0; a51 += v * x1;                       \
+    }                                                                         \
+    *(V *)(acc + 0 * L) = a00; *(V *)(acc + 1 * L) = a01;                     \
+    *(V *)(acc + 2 * L) = a10; *(V *)(acc + 3 * L) = a11;                     \
+    *(V *)(acc + 4 * L) = a20; *(V *)(acc + 5 * L) = a21;                     \
+    *(V *)(acc + 6 * L) = a30; *(V *)(acc + 7 * L) = a31;                     \
+    *(V *)(acc + 8 * L) = a40; *(V *)(acc + 9 * L) = a41;                     \
+    *(V *)(acc + 10 * L) = a50; *(V *)(acc + 11 * L) = a51;                   \
+}
+CV_DEFINE_TILE6(cv_tile6_f32, float, cv_vf, 8, CV_SPLAT_F32)
+CV_DEFINE_TILE6(cv_tile6_f64, double, cv_vd, 4, CV_SPLAT_F64)
 #define CONVOLVE_VECTOR_EXT 1
 #else
 #define CV_DEFINE_TILE(NAME, T, TILE)                                          \
@@ -117,6 +154,19 @@ static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
 }
 CV_DEFINE_TILE4(cv_tile4_f32, float, 16)
 CV_DEFINE_TILE4(cv_tile4_f64, double, 8)
+#define CV_DEFINE_TILE6(NAME, T, TILE)                                         \
+static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
+                        const T *wp, ptrdiff_t ntaps)                         \
+{                                                                             \
+    for (ptrdiff_t i = 0; i < 6 * TILE; i++) acc[i] = 0;                      \
+    for (ptrdiff_t t = 0; t < ntaps; t++) {                                   \
+        const T *s = src + off[t];                                            \
+        for (int j = 0; j < 6; j++)                                           \
+            for (ptrdiff_t i = 0; i < TILE; i++) acc[j * TILE + i] += wp[6 * t + j] * s[i];\
+    }                                                                         \
+}
+CV_DEFINE_TILE6(cv_tile6_f32, float, 16)
+CV_DEFINE_TILE6(cv_tile6_f64, double, 8)
 #define CONVOLVE_VECTOR_EXT 0
 #endif
 

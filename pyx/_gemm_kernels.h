@@ -1,0 +1,218 @@
+/* A GEMM micro-kernel for the Winograd path (pyx/_winograd.pyx).
+ *
+ *     C[r][0:JW] = sum_k A[k][r] * B[k][0:JW]      r in [0, 6)
+ *
+ * with A packed as [K][6] (a panel of 6 rows of the transformed weights) and
+ * B packed as [K][JW] (JW = 16 floats or 8 doubles: two vectors). The 6 x JW
+ * block of C lives in 12 vector registers for the whole reduction; each step
+ * loads two vectors of B and broadcasts 6 values of A: 12 independent FMA
+ * chains (2 FMA ports x latency 4 need at least 8), 8 loads per 12 FMAs,
+ * and 15 of the 16 ymm registers in use (the layout BLIS uses on Zen).
+ * The reduction order over k is fixed, so results do not depend on threads.
+ */
+#ifndef CONVOLVE_GEMM_KERNELS_H
+#define CONVOLVE_GEMM_KERNELS_H
+
+#include <stddef.h>
+
+#define CV_GEMM_MR 6
+#define CV_GEMM_JW_F32 16
+#define CV_GEMM_JW_F64 8
+
+#if defined(__GNUC__) || defined(__clang__)
+typedef float cv_gvf __attribute__((vector_size(32), aligned(1), may_alias));
+typedef double cv_gvd __attribute__((vector_size(32), aligned(1), may_alias));
+typedef int cv_gvi __attribute__((vector_size(32)));
+typedef long long cv_gvl __attribute__((vector_size(32)));
+
+/* Broadcasts written as initializers: `(V){0} + x` would cost a scalar add
+ * (0 + x is not x for x = -0 without -ffast-math) before the broadcast. */
+#define CV_BCAST_F32(x) ((cv_gvf){(x), (x), (x), (x), (x), (x), (x), (x)})
+#define CV_BCAST_F64(x) ((cv_gvd){(x), (x), (x), (x)})
+
+#define CV_DEFINE_GEMM6(NAME, T, V, L, BCAST)                                  \
+static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
+                        ptrdiff_t K)                                          \
+{                                                                             \
+    V c00 = (V){0}, c01 = (V){0}, c10 = (V){0}, c11 = (V){0};                 \
+    V c20 = (V){0}, c21 = (V){0}, c30 = (V){0}, c31 = (V){0};                 \
+    V c40 = (V){0}, c41 = (V){0}, c50 = (V){0}, c51 = (V){0};                 \
+    for (ptrdiff_t k = 0; k < K; k++) {                                       \
+        const V b0 = *(const V *)(b), b1 = *(const V *)(b + L);               \
+        V v;                                                                  \
+        v = BCAST(a[0]); c00 += v * b0; c01 += v * b1;                      \
+        v = BCAST(a[1]); c10 += v * b0; c11 += v * b1;                      \
+        v = BCAST(a[2]); c20 += v * b0; c21 += v * b1;                      \
+        v = BCAST(a[3]); c30 += v * b0; c31 += v * b1;                      \
+        v = BCAST(a[4]); c40 += v * b0; c41 += v * b1;                      \
+        v = BCAST(a[5]); c50 += v * b0; c51 += v * b1;                      \
+        a += 6; b += 2 * L;                                                   \
+    }                                                                         \
+    *(V *)(c + 0 * ldc) = c00; *(V *)(c + 0 * ldc + L) = c01;                 \
+    *(V *)(c + 1 * ldc) = c10; *(V *)(c + 1 * ldc + L) = c11;                 \
+    *(V *)(c + 2 * ldc) = c20; *(V *)(c + 2 * ldc + L) = c21;                 \
+    *(V *)(c + 3 * ldc) = c30; *(V *)(c + 3 * ldc + L) = c31;                 \
+    *(V *)(c + 4 * ldc) = c40; *(V *)(c + 4 * ldc + L) = c41;                 \
+    *(V *)(c + 5 * ldc) = c50; *(V *)(c + 5 * ldc + L) = c51;                 \
+}
+CV_DEFINE_GEMM6(cv_gemm6_f32, float, cv_gvf, 8, CV_BCAST_F32)
+CV_DEFINE_GEMM6(cv_gemm6_f64, double, cv_gvd, 4, CV_BCAST_F64)
+
+/* Input transform of L consecutive interior tiles of one tile row (vectors
+ * across tiles): d[i][q] of tile l is s[i*W + 2l + q], read as the even and
+ * odd lanes of two vectors; v[xi * plane] receives (B^T d B)[xi] for the L
+ * tiles. Returns the lane sums of the 16 results (finite iff the input is). */
+#define CV_DEFINE_WINO_IN(NAME, T, V, L, EVEN, ODD)                            \
+static inline V NAME(const T *s, ptrdiff_t W, T *v, ptrdiff_t plane)          \
+{                                                                             \
+    V d[4][4], t[4][4], chk = (V){0};                                         \
+    for (int i = 0; i < 4; i++) {                                             \
+        const T *r = s + i * W;                                               \
+        V a = *(const V *)(r), b = *(const V *)(r + L);                       \
+        V a2 = *(const V *)(r + 2), b2 = *(const V *)(r + 2 + L);             \
+        d[i][0] = __builtin_shuffle(a, b, EVEN);                              \
+        d[i][1] = __builtin_shuffle(a, b, ODD);                               \
+        d[i][2] = __builtin_shuffle(a2, b2, EVEN);                            \
+        d[i][3] = __builtin_shuffle(a2, b2, ODD);                             \
+    }                                                                         \
+    for (int q = 0; q < 4; q++) {                                             \
+        t[0][q] = d[0][q] - d[2][q];                                          \
+        t[1][q] = d[1][q] + d[2][q];                                          \
+        t[2][q] = d[2][q] - d[1][q];                                          \
+        t[3][q] = d[1][q] - d[3][q];                                          \
+    }                                                                         \
+    for (int i = 0; i < 4; i++) {                                             \
+        V v0 = t[i][0] - t[i][2], v1 = t[i][1] + t[i][2];                     \
+        V v2 = t[i][2] - t[i][1], v3 = t[i][1] - t[i][3];                     \
+        *(V *)(v + (4 * i + 0) * plane) = v0;                                 \
+        *(V *)(v + (4 * i + 1) * plane) = v1;                                 \
+        *(V *)(v + (4 * i + 2) * plane) = v2;                                 \
+        *(V *)(v + (4 * i + 3) * plane) = v3;                                 \
+        chk += v0 + v1 + v2 + v3;                                             \
+    }                                                                         \
+    return chk;                                                               \
+}
+CV_DEFINE_WINO_IN(cv_wino_in_f32v, float, cv_gvf, 8,
+                  ((cv_gvi){0, 2, 4, 6, 8, 10, 12, 14}), ((cv_gvi){1, 3, 5, 7, 9, 11, 13, 15}))
+CV_DEFINE_WINO_IN(cv_wino_in_f64v, double, cv_gvd, 4,
+                  ((cv_gvl){0, 2, 4, 6}), ((cv_gvl){1, 3, 5, 7}))
+
+static inline double cv_wino_in_f32(const float *s, ptrdiff_t W, float *v, ptrdiff_t plane)
+{
+    cv_gvf c = cv_wino_in_f32v(s, W, v, plane);
+    return (double)c[0] + c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7];
+}
+static inline double cv_wino_in_f64(const double *s, ptrdiff_t W, double *v, ptrdiff_t plane)
+{
+    cv_gvd c = cv_wino_in_f64v(s, W, v, plane);
+    return c[0] + c[1] + c[2] + c[3];
+}
+
+/* Output transform of L consecutive tiles of one tile row whose 2x2 outputs
+ * all lie inside the output: m[xi * plane] holds M[xi] for the L tiles;
+ * rows 2ty and 2ty + 1 of the 2L outputs are stored at o and o + OW. */
+#define CV_DEFINE_WINO_OUT(NAME, T, V, L, BCAST, LO, HI)                       \
+static inline void NAME(const T *m, ptrdiff_t plane, T b, T *o, ptrdiff_t OW) \
+{                                                                             \
+    V s0[4], s1[4];                                                           \
+    for (int a = 0; a < 4; a++) {                                             \
+        V m0 = *(const V *)(m + a * plane), m1 = *(const V *)(m + (4 + a) * plane);\
+        V m2 = *(const V *)(m + (8 + a) * plane), m3 = *(const V *)(m + (12 + a) * plane);\
+        s0[a] = m0 + m1 + m2;                                                 \
+        s1[a] = m1 - m2 - m3;                                                 \
+    }                                                                         \
+    V bv = BCAST(b);                                                          \
+    V y00 = s0[0] + s0[1] + s0[2] + bv, y01 = s0[1] - s0[2] - s0[3] + bv;     \
+    V y10 = s1[0] + s1[1] + s1[2] + bv, y11 = s1[1] - s1[2] - s1[3] + bv;     \
+    *(V *)(o) = __builtin_shuffle(y00, y01, LO);                              \
+    *(V *)(o + L) = __builtin_shuffle(y00, y01, HI);                          \
+    *(V *)(o + OW) = __builtin_shuffle(y10, y11, LO);                         \
+    *(V *)(o + OW + L) = __builtin_shuffle(y10, y11, HI);                     \
+}
+CV_DEFINE_WINO_OUT(cv_wino_out_f32, float, cv_gvf, 8, CV_BCAST_F32,
+                   ((cv_gvi){0, 8, 1, 9, 2, 10, 3, 11}), ((cv_gvi){4, 12, 5, 13, 6, 14, 7, 15}))
+CV_DEFINE_WINO_OUT(cv_wino_out_f64, double, cv_gvd, 4, CV_BCAST_F64,
+                   ((cv_gvl){0, 4, 1, 5}), ((cv_gvl){2, 6, 3, 7}))
+#define CV_WINO_VECTOR 1
+#else
+#define CV_DEFINE_GEMM6(NAME, T, JW)                                           \
+static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
+                        ptrdiff_t K)                                          \
+{                                                                             \
+    T acc[6][JW] = {{0}};                                                     \
+    for (ptrdiff_t k = 0; k < K; k++)                                         \
+        for (int r = 0; r < 6; r++)                                           \
+            for (int j = 0; j < JW; j++) acc[r][j] += a[6 * k + r] * b[JW * k + j];\
+    for (int r = 0; r < 6; r++)                                               \
+        for (int j = 0; j < JW; j++) c[r * ldc + j] = acc[r][j];              \
+}
+CV_DEFINE_GEMM6(cv_gemm6_f32, float, CV_GEMM_JW_F32)
+CV_DEFINE_GEMM6(cv_gemm6_f64, double, CV_GEMM_JW_F64)
+/* no vector extensions: the Cython code never calls the vector transforms */
+#define CV_WINO_VECTOR 0
+static inline double cv_wino_in_f32(const float *s, ptrdiff_t W, float *v, ptrdiff_t plane)
+{ (void)s; (void)W; (void)v; (void)plane; return 0; }
+static inline double cv_wino_in_f64(const double *s, ptrdiff_t W, double *v, ptrdiff_t plane)
+{ (void)s; (void)W; (void)v; (void)plane; return 0; }
+static inline void cv_wino_out_f32(const float *m, ptrdiff_t plane, float b, float *o, ptrdiff_t OW)
+{ (void)m; (void)plane; (void)b; (void)o; (void)OW; }
+static inline void cv_wino_out_f64(const double *m, ptrdiff_t plane, double b, double *o, ptrdiff_t OW)
+{ (void)m; (void)plane; (void)b; (void)o; (void)OW; }
+#endif
+
+#endif
+
+/* Dot product of two row-structured blocks for the weight gradient:
+ * sum over r < rows, i < cols of a[r*lda + i] * b[r*ldb + i], with vector
+ * accumulators carried across rows and the row tails summed apart; the
+ * order is fixed (lanes, accumulators, tail), so the result does not depend
+ * on which thread computes it. */
+#ifndef CONVOLVE_DOT_KERNELS
+#define CONVOLVE_DOT_KERNELS
+#if defined(__GNUC__) || defined(__clang__)
+#define CV_DEFINE_DOT(NAME, T, V, L)                                           \
+static inline T NAME(const T *a, ptrdiff_t lda, const T *b, ptrdiff_t ldb,    \
+                     ptrdiff_t rows, ptrdiff_t cols)                          \
+{                                                                             \
+    V s0 = (V){0}, s1 = (V){0}, s2 = (V){0}, s3 = (V){0};                     \
+    T tail = 0;                                                               \
+    for (ptrdiff_t r = 0; r < rows; r++, a += lda, b += ldb) {                \
+        ptrdiff_t i = 0;                                                      \
+        for (; i + 4 * L <= cols; i += 4 * L) {                               \
+            s0 += *(const V *)(a + i) * *(const V *)(b + i);                  \
+            s1 += *(const V *)(a + i + L) * *(const V *)(b + i + L);          \
+            s2 += *(const V *)(a + i + 2 * L) * *(const V *)(b + i + 2 * L);  \
+            s3 += *(const V *)(a + i + 3 * L) * *(const V *)(b + i + 3 * L);  \
+        }                                                                     \
+        if (i + 2 * L <= cols) {                                              \
+            s2 += *(const V *)(a + i) * *(const V *)(b + i);                  \
+            s3 += *(const V *)(a + i + L) * *(const V *)(b + i + L);          \
+            i += 2 * L;                                                       \
+        }                                                                     \
+        if (i + L <= cols) {                                                  \
+            s1 += *(const V *)(a + i) * *(const V *)(b + i);                  \
+            i += L;                                                           \
+        }                                                                     \
+        for (; i < cols; i++) tail += a[i] * b[i];                            \
+    }                                                                         \
+    V s = (s0 + s1) + (s2 + s3);                                              \
+    T r = 0;                                                                  \
+    for (int l = 0; l < L; l++) r += s[l];                                    \
+    return r + tail;                                                          \
+}
+CV_DEFINE_DOT(cv_dot_f32, float, cv_gvf, 8)
+CV_DEFINE_DOT(cv_dot_f64, double, cv_gvd, 4)
+#else
+#define CV_DEFINE_DOT(NAME, T)                                                 \
+static inline T NAME(const T *a, ptrdiff_t lda, const T *b, ptrdiff_t ldb,    \
+                     ptrdiff_t rows, ptrdiff_t cols)                          \
+{                                                                             \
+    T r = 0;                                                                  \
+    for (ptrdiff_t j = 0; j < rows; j++)                                      \
+        for (ptrdiff_t i = 0; i < cols; i++) r += a[j * lda + i] * b[j * ldb + i];\
+    return r;                                                                 \
+}
+CV_DEFINE_DOT(cv_dot_f32, float)
+CV_DEFINE_DOT(cv_dot_f64, double)
+#endif
+#endif

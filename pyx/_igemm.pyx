@@ -1,0 +1,190 @@
+# Implicit GEMM: any correlation (stride, dilation, padding, groups) as
+#
+#   out[n, o, j] = bias[o] + sum_t W[o, t] * B[t, j],   t = (c, kd, kh, kw),
+#   B[t, j] = x[n, g*Cg + c, od*sd + kd*dd - pd, oh*sh + kh*dh - ph, ow*sw + kw*dw - pw]
+#
+# with j = (od, oh, ow) flattened, without materializing B (im2col): a unit
+# (n, g, block of JW consecutive outputs j) gathers its JW columns of B into
+# a per-thread panel [Cg*KD*KH*KW][JW] (zeros outside the input), then runs
+# the 6 x JW register-blocked micro-kernel of _gemm_kernels.h over every
+# panel of six output channels of the group (weights packed by Python as
+# (groups, ceil(Og/6), taps, 6)). One gather serves all output channels, no
+# zero taps (unlike the polyphase rewrite of strided layers) and no junk
+# columns: the path for channel-heavy strided and 1x1 layers. A unit owns its
+# outputs and sums in a fixed order: bitwise identical for any thread count.
+
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset, memcpy
+
+from _types cimport real
+from _openmp cimport omp_get_thread_num
+
+cdef extern from "_gemm_kernels.h" nogil:
+    void cv_gemm6_f32(float* c, Py_ssize_t ldc, const float* a, const float* b, Py_ssize_t K)
+    void cv_gemm6_f64(double* c, Py_ssize_t ldc, const double* a, const double* b,
+                      Py_ssize_t K)
+    enum:
+        CV_GEMM_MR
+        CV_GEMM_JW_F32
+        CV_GEMM_JW_F64
+
+
+cdef inline Py_ssize_t _jw(real* dummy) noexcept nogil:
+    if real is float:
+        return CV_GEMM_JW_F32
+    else:
+        return CV_GEMM_JW_F64
+
+
+cdef inline void _gemm6(real* c, Py_ssize_t ldc, const real* a, const real* b,
+                        Py_ssize_t K) noexcept nogil:
+    if real is float:
+        cv_gemm6_f32(c, ldc, a, b, K)
+    else:
+        cv_gemm6_f64(c, ldc, a, b, K)
+
+
+cdef int _igemm(const real* x, const real* wp, real* out, const real* bias,
+                Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                Py_ssize_t O, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+                Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+                Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
+                Py_ssize_t groups, int n_threads) noexcept nogil:
+    cdef Py_ssize_t JW = _jw(<real*> NULL)
+    cdef Py_ssize_t Cg = C // groups, Og = O // groups, P6 = (Og + 5) // 6
+    cdef Py_ssize_t KK = KD * KH * KW, T = Cg * KK
+    cdef Py_ssize_t P = OD * OH * OW, HW = H * W, DHW = D * H * W
+    cdef Py_ssize_t n_cb = (P + JW - 1) // JW
+    cdef Py_ssize_t n_units = N * groups * n_cb
+    # per thread: the panel B, the 6 x JW result, 4 x JW + 1 run descriptors
+    cdef Py_ssize_t col_reals = ((4 * JW + 1) * sizeof(Py_ssize_t) + sizeof(real) - 1) // sizeof(real)
+    cdef Py_ssize_t per_thread = T * JW + 6 * JW + col_reals
+    cdef Py_ssize_t u, m, n, g, cb, j0, nj, i, j, t, c, kd, kh, kw, p, r, o, nr
+    cdef Py_ssize_t od, oh, ow, id_, ih, iw, nrun, q, a0, a1, lo, hi
+    cdef Py_ssize_t* rs
+    cdef bint flat = (KK == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0
+                      and pw == 0)
+    cdef real* B
+    cdef real* Ct
+    cdef Py_ssize_t* col
+    cdef real* dst
+    cdef const real* xc
+    cdef const real* src
+    cdef real* work = <real*> malloc(n_threads * per_thread * sizeof(real))
+    if work == NULL:
+        return -1
+    with parallel(num_threads=n_threads):
+        B = work + omp_get_thread_num() * per_thread
+        Ct = B + T * JW
+        col = <Py_ssize_t*> (Ct + 6 * JW)
+        rs = col + 3 * JW
+        for u in prange(n_units, schedule='static'):
+            cb = u % n_cb
+            m = u // n_cb
+            g = m % groups
+            n = m // groups
+            j0 = cb * JW
+            nj = P - j0
+            if nj > JW:
+                nj = JW
+            # the columns as runs within one output row: run q covers columns
+            # [rs[q], rs[q+1]) whose windows start at depth/row col[.] and
+            # column col[2JW + rs[q]] + (i - rs[q]) * sw
+            nrun = 0
+            i = nj if flat else 0
+            while i < nj:
+                j = j0 + i
+                ow = j % OW
+                oh = (j // OW) % OH
+                od = j // (OW * OH)
+                col[nrun] = od * sd - pd
+                col[JW + nrun] = oh * sh - ph
+                col[2 * JW + nrun] = ow * sw - pw
+                rs[nrun] = i
+                i = i + (OW - ow if OW - ow < nj - i else nj - i)
+                nrun = nrun + 1
+            rs[nrun] = nj
+            xc = x + (n * C + g * Cg) * DHW
+            if flat:
+                # 1x1x1 kernel, stride 1, no padding: column j reads x[..., j]
+                for c in range(Cg):
+                    memcpy(B + c * JW, xc + c * DHW + j0, nj * sizeof(real))
+                    memset(B + c * JW + nj, 0, (JW - nj) * sizeof(real))
+                nrun = 0
+            for c in range(Cg if nrun else 0):
+                for kd in range(KD):
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            dst = B + (((c * KD + kd) * KH + kh) * KW + kw) * JW
+                            memset(dst + nj, 0, (JW - nj) * sizeof(real))
+                            for q in range(nrun):
+                                a0 = rs[q]
+                                a1 = rs[q + 1]
+                                id_ = col[q] + kd * dd
+                                ih = col[JW + q] + kh * dh
+                                if id_ < 0 or id_ >= D or ih < 0 or ih >= H:
+                                    memset(dst + a0, 0, (a1 - a0) * sizeof(real))
+                                    continue
+                                iw = col[2 * JW + q] + kw * dw
+                                # columns a0 + i read iw + i*sw: inside for lo <= i < hi
+                                lo = 0 if iw >= 0 else (-iw + sw - 1) // sw
+                                hi = (W - iw + sw - 1) // sw if W > iw else 0
+                                if hi > a1 - a0:
+                                    hi = a1 - a0
+                                if lo > hi:
+                                    lo = hi
+                                src = xc + c * DHW + id_ * HW + ih * W + iw
+                                for i in range(lo):
+                                    dst[a0 + i] = 0
+                                if sw == 1:
+                                    for i in range(lo, hi):
+                                        dst[a0 + i] = src[i]
+                                else:
+                                    for i in range(lo, hi):
+                                        dst[a0 + i] = src[i * sw]
+                                for i in range(hi, a1 - a0):
+                                    dst[a0 + i] = 0
+            for p in range(P6):
+                _gemm6(Ct, JW, wp + (g * P6 + p) * T * 6, B, T)
+                nr = Og - 6 * p
+                if nr > 6:
+                    nr = 6
+                for r in range(nr):
+                    o = g * Og + 6 * p + r
+                    dst = out + (n * O + o) * P + j0
+                    if bias != NULL:
+                        for i in range(nj):
+                            dst[i] = Ct[r * JW + i] + bias[o]
+                    else:
+                        memcpy(dst, Ct + r * JW, nj * sizeof(real))
+    free(work)
+    return 0
+
+
+def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpack,
+              real[:, :, :, :, ::1] out, bias, tuple kernel, tuple stride, tuple dilation,
+              tuple pad, Py_ssize_t groups, int n_threads):
+    """Implicit-GEMM correlation of 5-D blocks with a (KD, KH, KW) `kernel`
+    whose weights convolve._engine.pack6 packed into `wpack`. Trusts its inputs."""
+    cdef const real[::1] b
+    cdef const real* bp = NULL
+    cdef int err
+    cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
+    cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
+    if out.size == 0:
+        return
+    if bias is not None:
+        b = bias
+        bp = &b[0]
+    with nogil:
+        err = _igemm(&x[0, 0, 0, 0, 0], &wpack[0, 0, 0, 0], &out[0, 0, 0, 0, 0], bp,
+                     x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
+                     out.shape[1], KD, KH, KW, out.shape[2], out.shape[3], out.shape[4],
+                     sd, sh, sw, dd, dh, dw, pd, ph, pw, groups, n_threads)
+    if err < 0:
+        raise MemoryError("convolve: could not allocate the implicit-GEMM workspace")

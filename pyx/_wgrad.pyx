@@ -1,0 +1,79 @@
+# Direct weight gradient of a stride-1 correlation, for layers with few
+# channels per group (depthwise, the first layers of a CNN), where the GEMM
+# formulation of convolve/_conv_grad.py degenerates into many tiny products:
+#
+#   part[q, o, c, kd, kh, kw] = sum_{n in chunk q} sum_{od, oh, ow}
+#       gy[n, o, od, oh, ow] * xp[n, g*Cg + c, od + kd*dd, oh + kh*dh, ow + kw*dw]
+#
+# Each (n, o, od) term is a dot product of the gy plane (OH rows of OW) with
+# the input plane shifted by the tap's offset (row pitch W), vector
+# accumulators carried across rows (_gemm_kernels.h). Units (q, o, c, kd,
+# kh, kw) each own one output and sum in a fixed order; the chunks q are
+# fixed by Python (not by the thread count) and summed in order afterwards:
+# results are bitwise identical for any thread count. Only elements inside
+# the windows are read.
+
+from cython.parallel cimport prange
+
+from _types cimport real
+
+cdef extern from "_gemm_kernels.h" nogil:
+    float cv_dot_f32(const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
+                     Py_ssize_t rows, Py_ssize_t cols)
+    double cv_dot_f64(const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
+                      Py_ssize_t rows, Py_ssize_t cols)
+
+
+cdef inline real _dot(const real* a, Py_ssize_t lda, const real* b, Py_ssize_t ldb,
+                      Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    if real is float:
+        return cv_dot_f32(a, lda, b, ldb, rows, cols)
+    else:
+        return cv_dot_f64(a, lda, b, ldb, rows, cols)
+
+
+def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
+                real[:, :, :, :, :, ::1] part, Py_ssize_t groups, tuple dilation,
+                int n_threads):
+    """part (Q, O, Cg, KD, KH, KW) from xp (N, C, D, H, W) and gy (N, O, OD,
+    OH, OW); images split into Q equal consecutive chunks."""
+    cdef Py_ssize_t N = xp.shape[0], C = xp.shape[1], D = xp.shape[2]
+    cdef Py_ssize_t H = xp.shape[3], W = xp.shape[4]
+    cdef Py_ssize_t O = gy.shape[1], OD = gy.shape[2], OH = gy.shape[3], OW = gy.shape[4]
+    cdef Py_ssize_t Q = part.shape[0], Cg = part.shape[2]
+    cdef Py_ssize_t KD = part.shape[3], KH = part.shape[4], KW = part.shape[5]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t Og = O // groups, per = (N + Q - 1) // Q
+    cdef Py_ssize_t n_units = Q * O * Cg * KD * KH * KW
+    cdef Py_ssize_t u, m, q, o, c, kd, kh, kw, n, od, n_end
+    cdef real acc
+    cdef const real* xb
+    cdef const real* gb
+    cdef real* pb
+    if n_units == 0 or N == 0 or OD * OH * OW == 0:
+        return
+    xb = &xp[0, 0, 0, 0, 0]
+    gb = &gy[0, 0, 0, 0, 0]
+    pb = &part[0, 0, 0, 0, 0, 0]
+    with nogil:
+        for u in prange(n_units, num_threads=n_threads, schedule='dynamic'):
+            m = u
+            kw = m % KW
+            m = m // KW
+            kh = m % KH
+            m = m // KH
+            kd = m % KD
+            m = m // KD
+            c = m % Cg
+            m = m // Cg
+            o = m % O
+            q = m // O
+            acc = 0
+            n_end = min(N, (q + 1) * per)
+            for n in range(q * per, n_end):
+                for od in range(OD):
+                    acc = acc + _dot(
+                        gb + ((n * O + o) * OD + od) * OH * OW, OW,
+                        xb + (((n * C + (o // Og) * Cg + c) * D + od + kd * dd) * H
+                              + kh * dh) * W + kw * dw, W, OH, OW)
+            pb[u] = acc

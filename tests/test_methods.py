@@ -1,0 +1,91 @@
+"""Every forward method (direct, implicit GEMM, Winograd, auto) against the
+NumPy oracle over the option grid; bitwise thread independence."""
+import numpy as np
+import pytest
+
+from convolve import _engine
+from convolve.functional import conv1d, conv2d, conv3d
+from reference import conv_ref
+
+CONV = {1: conv1d, 2: conv2d, 3: conv3d}
+CASES = [  # d, N, C, O, size, kernel, stride, padding, dilation, groups
+    (1, 2, 9, 13, 40, 5, 1, 2, 1, 1), (1, 1, 8, 8, 33, 3, 2, 1, 2, 2),
+    (2, 2, 12, 7, 17, 1, 1, 0, 1, 1), (2, 1, 10, 30, 15, 3, 2, 1, 1, 1),
+    (2, 2, 6, 12, 19, 3, 1, 1, 2, 3), (2, 1, 3, 8, 23, 7, 2, 3, 1, 1),
+    (2, 2, 16, 16, 14, 3, 1, 1, 1, 1), (2, 1, 8, 6, 21, 4, 3, 2, 1, 2),
+    (2, 3, 5, 9, 11, (2, 5), (1, 2), ((0, 2), (3, 1)), 1, 1),
+    (3, 1, 4, 8, 7, 3, 1, 1, 1, 2), (3, 2, 6, 6, 8, 2, 2, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("method", ["direct", "gemm", "batch", "auto"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_method_matches_reference(case, method, dtype, rng, assert_close):
+    d, N, C, O, size, k, s, p, dl, g = case
+    kernel = (k,) * d if np.isscalar(k) else k
+    x = rng.standard_normal((N, C) + (size,) * d).astype(dtype)
+    w = rng.standard_normal((O, C // g) + kernel).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype)
+    got = CONV[d](x, w, b, stride=s, padding=p, dilation=dl, groups=g, method=method)
+    assert got.dtype == dtype
+    assert_close(got, conv_ref(x, w, b, stride=s, padding=p, dilation=dl, groups=g))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["gemm", "direct", "batch"])
+def test_threads_bitwise(method, dtype, rng):
+    x = rng.standard_normal((3, 24, 21, 26)).astype(dtype)
+    w = rng.standard_normal((30, 12, 3, 3)).astype(dtype)
+    kw = dict(stride=2, padding=1, groups=2, method=method)
+    np.testing.assert_array_equal(conv2d(x, w, workers=1, **kw), conv2d(x, w, workers=2, **kw))
+
+
+def test_gemm_nan_stays_in_its_window(rng):
+    """The GEMM gathers exactly the windows: a NaN reaches only the outputs
+    whose windows contain it (no zero-tap leaks as in a polyphase rewrite)."""
+    x = rng.standard_normal((1, 8, 9, 9))
+    x[0, 2, 4, 4] = np.nan
+    w = rng.standard_normal((24, 8, 3, 3))
+    y = conv2d(x, w, stride=2, padding=1, method="gemm")
+    nan = np.isnan(y[0, 0])
+    expected = np.zeros_like(nan)
+    for oh in range(5):
+        for ow in range(5):
+            expected[oh, ow] = 0 <= 4 - (2 * oh - 1) < 3 and 0 <= 4 - (2 * ow - 1) < 3
+    np.testing.assert_array_equal(nan, expected)
+
+
+@pytest.mark.parametrize("N", [1, 17, 40])
+def test_batch_lanes_any_batch(N, rng, assert_close):
+    """Batches that do not fill the lanes (padded with zero images)."""
+    x = rng.standard_normal((N, 6, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
+    assert_close(conv2d(x, w, method="batch"), conv_ref(x, w))
+
+
+def test_batchlane_weight_grad(rng, assert_close):
+    """The weight gradient with the batch as lanes (LeNet's second layer)."""
+    from convolve import _conv_grad
+    from convolve.functional import conv2d_weight_grad
+    x = rng.standard_normal((40, 6, 14, 14))
+    gy = rng.standard_normal((40, 16, 10, 10))
+    assert _conv_grad.batchlane_weight_grad_pays(40, 8, (5, 5), (10, 10), (1, 1))
+    got = conv2d_weight_grad(x, gy, (16, 6, 5, 5))
+    win = np.lib.stride_tricks.sliding_window_view(x, (5, 5), axis=(2, 3))
+    assert_close(got, np.einsum("nohw,nchwij->ocij", gy, win))
+
+
+def test_auto_routes():
+    """The documented choices of method='auto'."""
+    assert _engine.gemm_pays((128, 64, 1, 3, 3), (1, 2, 2), 1)       # s2_56
+    assert _engine.gemm_pays((64, 256, 1, 1, 1), (1, 1, 1), 1)       # 1x1
+    assert not _engine.gemm_pays((64, 64, 1, 3, 3), (1, 1, 1), 2)    # stride 1: direct
+    assert not _engine.gemm_pays((64, 3, 1, 7, 7), (1, 2, 2), 1)     # stem: 3 channels
+    assert not _engine.gemm_pays((64, 1, 1, 3, 3), (1, 1, 1), 64)    # depthwise
+    lenet2 = ((64, 6, 1, 14, 14), (16, 6, 1, 5, 5), (64, 16, 1, 10, 10))
+    assert _engine.batch_pays(*lenet2, np.float32)
+    lenet1 = ((64, 1, 1, 32, 32), (6, 1, 1, 5, 5), (64, 6, 1, 28, 28))
+    assert not _engine.batch_pays(*lenet1, np.float32)      # rows long enough
+    assert not _engine.batch_pays((8,) + lenet2[0][1:], lenet2[1], (8,) + lenet2[2][1:],
+                                  np.float32)               # batch too small

@@ -1,0 +1,84 @@
+"""The two weight-gradient kernels (dot products for few channels per group,
+GEMM otherwise) agree with each other and with an einsum oracle on every
+option, and do not depend on the thread count."""
+import itertools
+
+import numpy as np
+import pytest
+
+from convolve import _conv_grad
+from convolve.functional import conv1d_weight_grad, conv2d_weight_grad, conv3d_weight_grad
+
+WGRAD = {1: conv1d_weight_grad, 2: conv2d_weight_grad, 3: conv3d_weight_grad}
+
+
+def weight_grad_ref(x, gy, kernel, stride, padding, dilation, groups):
+    """gw[o, c, k] = sum_{n, p} gy[n, o, p] * xpad[n, g*Cg + c, p*s + k*dl] (float64)."""
+    d = len(kernel)
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(p, p) for p in padding])
+    N, C = x.shape[:2]
+    O = gy.shape[1]
+    Cg, Og = C // groups, O // groups
+    osp = gy.shape[2:]
+    gw = np.zeros((O, Cg) + tuple(kernel))
+    for k in itertools.product(*map(range, kernel)):
+        win = xp[(slice(None), slice(None)) + tuple(
+            slice(kk * dl, kk * dl + (n - 1) * s + 1, s)
+            for kk, dl, s, n in zip(k, dilation, stride, osp))]
+        for g in range(groups):
+            gw[(slice(g * Og, (g + 1) * Og), slice(None)) + k] = np.einsum(
+                "nop,ncp->oc", gy[:, g * Og:(g + 1) * Og].reshape(N, Og, -1),
+                win[:, g * Cg:(g + 1) * Cg].reshape(N, Cg, -1))
+    return gw
+
+
+CASES = [  # d, N, C, O, size, kernel, stride, padding, dilation, groups
+    (1, 3, 2, 3, 40, 5, 1, 2, 1, 1), (1, 2, 4, 4, 33, 3, 2, 1, 2, 4),
+    (2, 2, 1, 6, 17, 5, 1, 0, 1, 1), (2, 3, 8, 8, 15, 3, 1, 1, 1, 8),
+    (2, 2, 6, 6, 19, 3, 2, 1, 1, 6), (2, 2, 3, 4, 23, 7, 2, 3, 1, 1),
+    (2, 1, 4, 8, 21, 3, 3, 2, 2, 2), (2, 2, 8, 16, 12, 3, 1, 1, 1, 1),
+    (3, 2, 2, 4, 7, 3, 1, 1, 1, 2), (3, 1, 3, 3, 8, 2, (1, 2, 2), 0, 1, 3),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_and_gemm_match_reference(case, dtype, rng, assert_close, monkeypatch):
+    d, N, C, O, size, k, s, p, dl, g = case
+    kernel, stride = (k,) * d, (s,) * d if np.isscalar(s) else s
+    padding, dilation = (p,) * d, (dl,) * d
+    x = rng.standard_normal((N, C) + (size,) * d).astype(dtype)
+    osp = tuple((n + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+                for n, pp, dd, kk, ss in zip((size,) * d, padding, dilation, kernel, stride))
+    gy = rng.standard_normal((N, O) + osp).astype(dtype)
+    ref = weight_grad_ref(x, gy, kernel, stride, padding, dilation, g)
+    fn = WGRAD[d]
+    results = {}
+    for path in (True, False):
+        monkeypatch.setattr(_conv_grad, "direct_weight_grad_pays", lambda *a, _p=path: _p)
+        results[path] = fn(x, gy, (O, C // g) + kernel, stride=stride, padding=padding,
+                           dilation=dilation, groups=g)
+        assert results[path].dtype == dtype
+        assert_close(results[path], ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_weight_grad_threads_bitwise(dtype, rng):
+    x = rng.standard_normal((5, 16, 30, 31)).astype(dtype)
+    gy = rng.standard_normal((5, 16, 15, 16)).astype(dtype)
+    args = dict(stride=2, padding=1, groups=16)
+    assert _conv_grad.direct_weight_grad_pays(16, 1, 16, (3, 3))
+    one = conv2d_weight_grad(x, gy, (16, 1, 3, 3), workers=1, **args)
+    two = conv2d_weight_grad(x, gy, (16, 1, 3, 3), workers=2, **args)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_direct_weight_grad_nan_stays_in_its_window(rng):
+    """A NaN in the input reaches exactly the taps whose windows read it (the
+    polyphase rewrite must not leak it through zero taps)."""
+    x = rng.standard_normal((1, 2, 9, 9))
+    x[0, 0, 0, 0] = np.nan        # read only by tap (1, 1) of output (0, 0) with padding 1
+    gy = rng.standard_normal((1, 2, 5, 5))
+    gw = conv2d_weight_grad(x, gy, (2, 1, 3, 3), stride=2, padding=1, groups=2)
+    nan = np.isnan(gw)
+    assert nan[0, 0, 1, 1] and nan.sum() == 1
