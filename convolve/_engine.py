@@ -16,7 +16,7 @@ GEMM_MIN_IN_CHANNELS = 8
 GEMM_MIN_REDUCTION = 64
 # method='auto' takes the batch-lane kernel for output rows up to this wide
 BATCH_MAX_WIDTH = 32
-BATCH_MIN_JUNK = 0.25   # ... when the junk columns would be a quarter of the row
+BATCH_MIN_JUNK = 0.2    # ... when the junk columns would be a fifth of the row
 # method= values of the NN family's forward (convolve.functional.conv*d)
 METHODS = ("auto", "direct", "winograd", "gemm", "batch")
 

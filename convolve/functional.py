@@ -231,7 +231,7 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
         maps, large batches), any options. ``'auto'``: Winograd for such
         3x3 layers with at least 16 input and output channels; the batch
         kernel for batches of 32+ with rows of at most 32 outputs where
-        the kernel is at least a quarter of the padded row; the GEMM for
+        the kernel is at least a fifth of the padded row; the GEMM for
         strided or 1x1 layers with many channels per group; else direct.
 
     Returns

@@ -202,6 +202,47 @@ static inline T NAME(const T *a, ptrdiff_t lda, const T *b, ptrdiff_t ldb,    \
 }
 CV_DEFINE_DOT(cv_dot_f32, float, cv_gvf, 8)
 CV_DEFINE_DOT(cv_dot_f64, double, cv_gvd, 4)
+
+/* K dot products sharing their first operand: res[k] = sum a . (b + k*bstep)
+ * over the same rows, each loaded vector of `a` feeding K FMAs (1 + K loads
+ * per K FMAs instead of 2 per 1), two sets of K accumulators for latency.
+ * The weight gradient's neighbouring taps of one kernel row. */
+#define CV_DEFINE_DOTK(NAME, T, V, L, K)                                       \
+static inline void NAME(const T *a, ptrdiff_t lda, const T *b, ptrdiff_t ldb, \
+                        ptrdiff_t bstep, ptrdiff_t rows, ptrdiff_t cols, T *res)\
+{                                                                             \
+    V s0[K], s1[K];                                                           \
+    T tail[K];                                                                \
+    for (int k = 0; k < K; k++) { s0[k] = (V){0}; s1[k] = (V){0}; tail[k] = 0; }\
+    for (ptrdiff_t r = 0; r < rows; r++, a += lda, b += ldb) {                \
+        ptrdiff_t i = 0;                                                      \
+        for (; i + 2 * L <= cols; i += 2 * L) {                               \
+            const V a0 = *(const V *)(a + i), a1 = *(const V *)(a + i + L);   \
+            for (int k = 0; k < K; k++) {                                     \
+                s0[k] += a0 * *(const V *)(b + k * bstep + i);                \
+                s1[k] += a1 * *(const V *)(b + k * bstep + i + L);            \
+            }                                                                 \
+        }                                                                     \
+        for (; i + L <= cols; i += L) {                                       \
+            const V a0 = *(const V *)(a + i);                                 \
+            for (int k = 0; k < K; k++) s0[k] += a0 * *(const V *)(b + k * bstep + i);\
+        }                                                                     \
+        for (; i < cols; i++)                                                 \
+            for (int k = 0; k < K; k++) tail[k] += a[i] * b[k * bstep + i];   \
+    }                                                                         \
+    for (int k = 0; k < K; k++) {                                             \
+        V s = s0[k] + s1[k];                                                  \
+        T t = 0;                                                              \
+        for (int l = 0; l < L; l++) t += s[l];                                \
+        res[k] = t + tail[k];                                                 \
+    }                                                                         \
+}
+#define CV_DOTK_ALL(T, V, L, SUF)                                              \
+    CV_DEFINE_DOTK(cv_dot2_##SUF, T, V, L, 2) CV_DEFINE_DOTK(cv_dot3_##SUF, T, V, L, 3) \
+    CV_DEFINE_DOTK(cv_dot4_##SUF, T, V, L, 4) CV_DEFINE_DOTK(cv_dot5_##SUF, T, V, L, 5) \
+    CV_DEFINE_DOTK(cv_dot6_##SUF, T, V, L, 6) CV_DEFINE_DOTK(cv_dot7_##SUF, T, V, L, 7)
+CV_DOTK_ALL(float, cv_gvf, 8, f32)
+CV_DOTK_ALL(double, cv_gvd, 4, f64)
 #else
 #define CV_DEFINE_DOT(NAME, T)                                                 \
 static inline T NAME(const T *a, ptrdiff_t lda, const T *b, ptrdiff_t ldb,    \
@@ -215,4 +256,36 @@ static inline T NAME(const T *a, ptrdiff_t lda, const T *b, ptrdiff_t ldb,    \
 CV_DEFINE_DOT(cv_dot_f32, float)
 CV_DEFINE_DOT(cv_dot_f64, double)
 #endif
+
+/* cv_dotk_*: dispatch on the number of taps (1..7) */
+#if defined(__GNUC__) || defined(__clang__)
+#define CV_DEFINE_DOTK_DISPATCH(T, SUF)                                        \
+static inline void cv_dotk_##SUF(const T *a, ptrdiff_t lda, const T *b,       \
+                                 ptrdiff_t ldb, ptrdiff_t bstep, ptrdiff_t rows,\
+                                 ptrdiff_t cols, int K, T *res)               \
+{                                                                             \
+    switch (K) {                                                              \
+    case 2: cv_dot2_##SUF(a, lda, b, ldb, bstep, rows, cols, res); return;    \
+    case 3: cv_dot3_##SUF(a, lda, b, ldb, bstep, rows, cols, res); return;    \
+    case 4: cv_dot4_##SUF(a, lda, b, ldb, bstep, rows, cols, res); return;    \
+    case 5: cv_dot5_##SUF(a, lda, b, ldb, bstep, rows, cols, res); return;    \
+    case 6: cv_dot6_##SUF(a, lda, b, ldb, bstep, rows, cols, res); return;    \
+    case 7: cv_dot7_##SUF(a, lda, b, ldb, bstep, rows, cols, res); return;    \
+    default:                                                                  \
+        for (int k = 0; k < K; k++)                                           \
+            res[k] = cv_dot_##SUF(a, lda, b + k * bstep, ldb, rows, cols);    \
+    }                                                                         \
+}
+#else
+#define CV_DEFINE_DOTK_DISPATCH(T, SUF)                                        \
+static inline void cv_dotk_##SUF(const T *a, ptrdiff_t lda, const T *b,       \
+                                 ptrdiff_t ldb, ptrdiff_t bstep, ptrdiff_t rows,\
+                                 ptrdiff_t cols, int K, T *res)               \
+{                                                                             \
+    for (int k = 0; k < K; k++)                                               \
+        res[k] = cv_dot_##SUF(a, lda, b + k * bstep, ldb, rows, cols);        \
+}
+#endif
+CV_DEFINE_DOTK_DISPATCH(float, f32)
+CV_DEFINE_DOTK_DISPATCH(double, f64)
 #endif

@@ -13,7 +13,10 @@
 # results are bitwise identical for any thread count. Only elements inside
 # the windows are read.
 
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport malloc, free
+
+from _openmp cimport omp_get_thread_num
 
 from _types cimport real
 
@@ -22,6 +25,10 @@ cdef extern from "_gemm_kernels.h" nogil:
                      Py_ssize_t rows, Py_ssize_t cols)
     double cv_dot_f64(const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
                       Py_ssize_t rows, Py_ssize_t cols)
+    void cv_dotk_f32(const float* a, Py_ssize_t lda, const float* b, Py_ssize_t ldb,
+                     Py_ssize_t bstep, Py_ssize_t rows, Py_ssize_t cols, int K, float* res)
+    void cv_dotk_f64(const double* a, Py_ssize_t lda, const double* b, Py_ssize_t ldb,
+                     Py_ssize_t bstep, Py_ssize_t rows, Py_ssize_t cols, int K, double* res)
 
 
 cdef inline real _dot(const real* a, Py_ssize_t lda, const real* b, Py_ssize_t ldb,
@@ -30,6 +37,15 @@ cdef inline real _dot(const real* a, Py_ssize_t lda, const real* b, Py_ssize_t l
         return cv_dot_f32(a, lda, b, ldb, rows, cols)
     else:
         return cv_dot_f64(a, lda, b, ldb, rows, cols)
+
+
+cdef inline void _dotk(const real* a, Py_ssize_t lda, const real* b, Py_ssize_t ldb,
+                       Py_ssize_t bstep, Py_ssize_t rows, Py_ssize_t cols, int K,
+                       real* res) noexcept nogil:
+    if real is float:
+        cv_dotk_f32(a, lda, b, ldb, bstep, rows, cols, K, res)
+    else:
+        cv_dotk_f64(a, lda, b, ldb, bstep, rows, cols, K, res)
 
 
 def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
@@ -44,9 +60,15 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
     cdef Py_ssize_t KD = part.shape[3], KH = part.shape[4], KW = part.shape[5]
     cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
     cdef Py_ssize_t Og = O // groups, per = (N + Q - 1) // Q
-    cdef Py_ssize_t n_units = Q * O * Cg * KD * KH * KW
-    cdef Py_ssize_t u, m, q, o, c, kd, kh, kw, n, od, n_end
-    cdef real acc
+    # units: (chunk, o, c, kd, kh, run of up to KB taps along the kernel row),
+    # the run's dot products sharing each load of gy (_gemm_kernels.h cv_dotk)
+    cdef Py_ssize_t KB = 7
+    cdef Py_ssize_t n_runs = (KW + KB - 1) // KB
+    cdef Py_ssize_t n_units = Q * O * Cg * KD * KH * n_runs
+    cdef Py_ssize_t u, m, q, o, c, kd, kh, kr, kw0, cnt, n, od, n_end, t
+    cdef real* acc          # per thread: 7 partial and 7 running sums
+    cdef real* tot
+    cdef real* work
     cdef const real* xb
     cdef const real* gb
     cdef real* pb
@@ -55,11 +77,16 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
     xb = &xp[0, 0, 0, 0, 0]
     gb = &gy[0, 0, 0, 0, 0]
     pb = &part[0, 0, 0, 0, 0, 0]
-    with nogil:
-        for u in prange(n_units, num_threads=n_threads, schedule='dynamic'):
+    work = <real*> malloc(n_threads * 2 * KB * sizeof(real))
+    if work == NULL:
+        raise MemoryError("convolve: could not allocate the weight-gradient workspace")
+    with nogil, parallel(num_threads=n_threads):
+        acc = work + omp_get_thread_num() * 2 * KB
+        tot = acc + KB
+        for u in prange(n_units, schedule='dynamic'):
             m = u
-            kw = m % KW
-            m = m // KW
+            kr = m % n_runs
+            m = m // n_runs
             kh = m % KH
             m = m // KH
             kd = m % KD
@@ -68,12 +95,20 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
             m = m // Cg
             o = m % O
             q = m // O
-            acc = 0
+            kw0 = kr * KB
+            cnt = KW - kw0
+            if cnt > KB:
+                cnt = KB
+            for t in range(cnt):
+                tot[t] = 0
             n_end = min(N, (q + 1) * per)
             for n in range(q * per, n_end):
                 for od in range(OD):
-                    acc = acc + _dot(
-                        gb + ((n * O + o) * OD + od) * OH * OW, OW,
-                        xb + (((n * C + (o // Og) * Cg + c) * D + od + kd * dd) * H
-                              + kh * dh) * W + kw * dw, W, OH, OW)
-            pb[u] = acc
+                    _dotk(gb + ((n * O + o) * OD + od) * OH * OW, OW,
+                          xb + (((n * C + (o // Og) * Cg + c) * D + od + kd * dd) * H
+                                + kh * dh) * W + kw0 * dw, W, dw, OH, OW, <int> cnt, acc)
+                    for t in range(cnt):
+                        tot[t] = tot[t] + acc[t]
+            for t in range(cnt):
+                pb[((((q * O + o) * Cg + c) * KD + kd) * KH + kh) * KW + kw0 + t] = tot[t]
+    free(work)
