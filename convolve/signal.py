@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from . import _engine
+from . import _fft as _fftmod
 from ._threads import resolve_workers
 from ._validate import check_out
 
@@ -270,8 +271,8 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
 
 def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_add=False,
                 round_ints=True):
-    import scipy.fft
-    import scipy.signal
+    """The window of the full convolution through the FFT engine (convolve/_fft.py):
+    one pruned transform, or overlap-save tiles with ``overlap_add``."""
     sa, sb = a.shape[nb:], b.shape[nb:]
     if not (pad_mode == "constant" and fillvalue == 0):
         lo = [max(0, j - 1 - s) for j, s in zip(sb, start)]
@@ -279,16 +280,19 @@ def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_a
         kw = {"constant_values": fillvalue} if pad_mode == "constant" else {}
         a = np.pad(a, [(0, 0)] * nb + list(zip(lo, hi)), mode=pad_mode, **kw)
         start = [s + q for s, q in zip(start, lo)]
-    axes = list(range(nb, a.ndim))
-    with scipy.fft.set_workers(resolve_workers(workers)):
-        fn = scipy.signal.oaconvolve if overlap_add else scipy.signal.fftconvolve
-        full = fn(a, b, mode="full", axes=axes)
     rt = np.result_type(a, b)
+    if rt.kind == "c":
+        cdt = np.dtype(np.complex64 if rt.itemsize <= 8 else np.complex128)
+    else:
+        cdt = np.dtype(np.float32 if rt.kind == "f" and rt.itemsize <= 4 else np.float64)
+    a, b = a.astype(cdt, copy=False), b.astype(cdt, copy=False)
+    if overlap_add and math.prod(b.shape[:nb]) == 1:
+        res = _fftmod.oa_window(a, b, nb, start, length, workers)
+    else:
+        res = _fftmod.fft_window(a, b, nb, start, length, workers)
     if rt.kind in "biu" and round_ints:
-        full = np.around(full.real if np.iscomplexobj(full) else full)
-    win = tuple(slice(None) for _ in range(nb)) + tuple(
-        slice(s, s + n) for s, n in zip(start, length))
-    return np.ascontiguousarray(full[win])
+        res = np.around(res, out=res)
+    return res
 
 
 # Provisional cost model for method='auto', fitted on the development machine

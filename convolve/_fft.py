@@ -1,0 +1,265 @@
+"""FFT and overlap-add engine.
+
+Transforms come from :mod:`scipy.fft` (pocketfft, float32 kept float32);
+the work around them is compiled (``pyx/_spectral.pyx``): the in-place
+spectral product, the frequency-domain channel contraction of the NN family,
+the overlap-save tiling (gather) and the cropping (scatter).
+
+Conventions: ``a`` and ``b`` carry ``nb`` leading batch axes (broadcast)
+followed by the spatial axes; the result is the window
+``full[start : start + length]`` (per spatial axis) of the full linear
+convolution ``full[i] = sum_t a[i - t] b[t]``.
+
+Single block (``method='fft'``). A circular convolution of size ``M`` holds
+``full[j]`` at index ``j`` free of wrap-around for every ``j`` of the window
+when ``M >= max(n1 + K - 1 - start, start + length)`` (and ``M >= n1, K``),
+so ``'valid'`` needs only ``M >= n1`` and ``'same'`` about ``n1 + K/2``.
+Transforms are pruned: the forward transform runs axis by axis, zero padding
+only the axis being transformed, and the inverse crops each axis to the
+window as soon as it is back in the spatial domain.
+
+Overlap-save tiles (``method='oa'``), along the first spatial axis: tile
+``c`` reads ``a`` rows ``start - (K - 1) + c*L ... + M`` (zeros outside),
+and its circular convolution with ``b`` at size ``M`` holds the outputs
+``c*L ... c*L + L`` at rows ``K - 1 ... M``, ``L = M - K + 1``. Each output
+comes from exactly one tile: no accumulation, so any thread schedule gives
+the same bits. Chunks of tiles are transformed together (pocketfft
+vectorizes a batch of 1-D transforms) by a pool of Python threads, each
+calling pocketfft with one worker; the extra memory is a few chunks, not a
+padded copy of the signal.
+"""
+import itertools
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.fft as sfft
+
+from . import _spectral
+from ._threads import resolve_workers, usable_cpus
+
+__all__ = ["fft_window", "oa_plan", "conv_fft", "conv_fft_weight_grad"]
+
+# Bytes of spectrum per chunk of overlap-save tiles: a chunk's transforms
+# should stay within the per-core L2 (512 KiB on the development machine) and
+# L3 share.
+CHUNK_BYTES = 1 << 20
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool():
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max(2, usable_cpus()), thread_name_prefix="convolve-fft")
+        return _pool
+
+
+def _real_view(a):
+    """Interleaved real view of a complex array (a real array unchanged)."""
+    return a.view(a.real.dtype) if a.dtype.kind == "c" else a
+
+
+def fast_len(n, complex_=False):
+    return sfft.next_fast_len(int(n), real=not complex_)
+
+
+def window_sizes(sa, sb, start, length, complex_=False):
+    """Transform size per axis that holds the window free of wrap-around."""
+    return [fast_len(max(n1 + k - 1 - s, s + n, n1, k), complex_)
+            for n1, k, s, n in zip(sa, sb, start, length)]
+
+
+def _forward(a, M, axes, cplx, workers):
+    """Pruned N-D forward transform of `a` to sizes `M` along `axes` (last = half spectrum)."""
+    if cplx:
+        A = sfft.fft(a, n=M[-1], axis=axes[-1], workers=workers)
+    else:
+        A = sfft.rfft(a, n=M[-1], axis=axes[-1], workers=workers)
+    for ax, m in zip(axes[:-1], M[:-1]):
+        A = sfft.fft(A, n=m, axis=ax, workers=workers, overwrite_x=True)
+    return A
+
+
+def _inverse(A, M, axes, cplx, lo, n, workers):
+    """Pruned inverse of :func:`_forward`, cropping axis i to ``lo[i] : lo[i] + n[i]``."""
+    for i, (ax, m) in enumerate(zip(axes[:-1], M[:-1])):
+        A = sfft.ifft(A, axis=ax, workers=workers, overwrite_x=True)
+        A = A[(slice(None),) * ax + (slice(lo[i], lo[i] + n[i]),)]
+    if cplx:
+        y = sfft.ifft(A, n=M[-1], axis=axes[-1], workers=workers, overwrite_x=True)
+    else:
+        y = sfft.irfft(A, n=M[-1], axis=axes[-1], workers=workers, overwrite_x=True)
+    return y[(Ellipsis, slice(lo[-1], lo[-1] + n[-1]))]
+
+
+def _mul_into(X, H, n_threads):
+    """X * H with H broadcast over X's leading (batch) axes, in place in X (or H)."""
+    shape = np.broadcast_shapes(X.shape, H.shape)
+    if X.shape != shape:
+        if H.shape != shape:
+            return X * H
+        X, H = H, X
+    lead_x, lead_h = X.shape[:-1], (1,) * (X.ndim - H.ndim) + H.shape[:-1]
+    if not X.flags.c_contiguous or not (all(h == 1 for h in lead_h) or lead_h == lead_x):
+        return np.multiply(X, H, out=X)
+    Hc = np.ascontiguousarray(H)
+    spec = 2 * X.shape[-1]
+    _spectral.cmul(_real_view(X).reshape(-1, spec),
+                   _real_view(Hc).reshape(Hc.size // X.shape[-1], spec), n_threads)
+    return X
+
+
+def _as5(src, nsp_after_tile):
+    """(C, B, L, U, V) view of a tile stack (C, batch..., L, rest...) with <= 2 rest axes
+    and the batch axes merged."""
+    C = src.shape[0]
+    rest = src.shape[src.ndim - nsp_after_tile:]
+    L = src.shape[src.ndim - nsp_after_tile - 1]
+    batch = src.shape[1:src.ndim - nsp_after_tile - 1]
+    rest = (1,) * (2 - len(rest)) + tuple(rest)
+    return src.reshape((C, math.prod(batch), L) + rest)
+
+
+def _scatter_tiles(src, out, nb, row0, n_threads):
+    """Write tile stack `src` (C, batch..., L, rest...) into `out` (batch..., n, rest...)
+    at rows ``row0 + c*L + j`` of out's first spatial axis (axis `nb`)."""
+    nrest = out.ndim - nb - 1
+    if nrest > 2 or (src.dtype.kind == "c" and src.strides[-1] != src.itemsize):
+        C, L = src.shape[0], src.shape[nb + 1]
+        n = out.shape[nb]
+        for c in range(C):
+            r0 = row0 + c * L
+            r1 = min(r0 + L, n)
+            if r1 > r0:
+                out[(slice(None),) * nb + (slice(r0, r1),)] = src[c][
+                    (slice(None),) * nb + (slice(0, r1 - r0),)]
+        return
+    try:
+        s5 = _as5(src, nrest)
+    except ValueError:   # batch axes not mergeable as a view
+        s5 = _as5(np.ascontiguousarray(src), nrest)
+    shape_o = out.shape
+    o4 = out.reshape((math.prod(shape_o[:nb]), shape_o[nb]) + (1,) * (2 - nrest)
+                     + shape_o[nb + 1:])
+    if src.dtype.kind == "c":
+        s5 = _real_view(s5)
+        o4 = _real_view(o4)
+    _spectral.scatter(s5, o4, row0, n_threads)
+
+
+def crop(y, nb, n_threads):
+    """C-contiguous copy of the cropped inverse `y` (batch..., spatial...)."""
+    out = np.empty(y.shape, y.dtype)
+    if y.size == 0:
+        return out
+    _scatter_tiles(y[None], out, nb, 0, n_threads)
+    return out
+
+
+def fft_window(a, b, nb, start, length, workers=None):
+    """Window of the full convolution of `a` and `b` by one pruned FFT (see module doc)."""
+    axes = list(range(nb, a.ndim))
+    sa, sb = a.shape[nb:], b.shape[nb:]
+    cplx = a.dtype.kind == "c" or b.dtype.kind == "c"
+    M = window_sizes(sa, sb, start, length, cplx)
+    n_threads = resolve_workers(workers, math.prod(M) * 8)
+    X = _forward(a, M, axes, cplx, n_threads)
+    H = _forward(b, M, axes, cplx, n_threads)
+    X = _mul_into(X, H, n_threads)
+    del H
+    y = _inverse(X, M, axes, cplx, start, length, n_threads)
+    return crop(y, nb, n_threads)
+
+
+def oa_plan(sa, sb, start, length, cplx, M0=None):
+    """(M0, L, tiles, M_rest) of overlap-save along the first spatial axis.
+
+    The tile size minimises the transform work ``tiles * size * log2(size)``
+    over fast lengths from ``2*K`` to the single-block size."""
+    K0, n0 = sb[0], length[0]
+    M_rest = window_sizes(sa[1:], sb[1:], start[1:], length[1:], cplx)
+    rest = math.prod(M_rest)
+    if M0 is None:
+        full0 = window_sizes(sa[:1], sb[:1], start[:1], length[:1], cplx)[0]
+        best = None
+        m = fast_len(max(2 * K0, 16), cplx)
+        while True:
+            L = m - K0 + 1
+            tiles = -(-n0 // L)
+            size = m * rest
+            cost = tiles * size * (math.log2(size) + 4)   # + 4: per-element passes
+            if best is None or cost < best[0]:
+                best = (cost, m)
+            if m >= full0:
+                break
+            m = fast_len(m + 1, cplx)
+        M0 = best[1]
+    L = M0 - K0 + 1
+    return M0, L, -(-n0 // L), M_rest
+
+
+def oa_window(a, b, nb, start, length, workers=None, M0=None):
+    """Window of the full convolution by overlap-save tiles along the first spatial axis.
+
+    `b` must not vary along the batch axes (one kernel for every signal)."""
+    sa, sb = a.shape[nb:], b.shape[nb:]
+    k = len(sa)
+    cplx = a.dtype.kind == "c" or b.dtype.kind == "c"
+    M0, L, T, M_rest = oa_plan(sa, sb, start, length, cplx, M0)
+    M = [M0] + M_rest
+    if M0 >= window_sizes(sa[:1], sb[:1], start[:1], length[:1], cplx)[0] and T == 1:
+        return fft_window(a, b, nb, start, length, workers)
+    B = a.shape[:nb]
+    P = math.prod(B)
+    rest_in = sa[1:]
+    Q = math.prod(rest_in)
+    dt = np.result_type(a.dtype, b.dtype)
+    a3 = np.ascontiguousarray(a, dtype=dt).reshape(P, sa[0], Q)
+    b0 = np.ascontiguousarray(b.reshape(sb), dtype=dt)
+    t_axes = list(range(2, 2 + k))          # spatial axes of a chunk (C, P, M0, rest...)
+    tile_elems = P * math.prod(M[:-1]) * (M[-1] if cplx else M[-1] // 2 + 1)
+    C = max(1, min(T, CHUNK_BYTES // max(1, tile_elems * 2 * dt.itemsize)))
+    n_chunks = -(-T // C)
+    n_threads = resolve_workers(workers, T * M0 * Q * P * 8)
+    n_threads = min(n_threads, n_chunks)
+    H = _forward(b0, M, list(range(k)), cplx, n_threads)
+    H2 = _real_view(np.ascontiguousarray(H)).reshape(1, -1)
+    out = np.empty(B + tuple(length), dt)
+    o_lo = [K0 - 1 for K0 in sb[:1]] + list(start[1:])
+    o_n = [L] + list(length[1:])
+    rv = (lambda z: z.view(z.real.dtype)) if dt.kind == "c" else (lambda z: z)
+    q2 = 2 if dt.kind == "c" else 1
+    a3r = rv(a3)
+    counter = itertools.count()
+    first = start[0] - (sb[0] - 1)
+
+    def work():
+        while True:
+            ci = next(counter)
+            if ci >= n_chunks:
+                return
+            c0 = ci * C
+            Cc = min(C, T - c0)
+            dst = np.empty((Cc, P, M0, Q), dt)
+            _spectral.gather(a3r, rv(dst).reshape(Cc, P, M0, Q * q2), first + c0 * L, L, 1)
+            u = dst.reshape((Cc,) + B + (M0,) + tuple(rest_in)) if nb else \
+                dst.reshape((Cc, M0) + tuple(rest_in))
+            ax = [1 + nb + i for i in range(k)]
+            X = _forward(u, M, ax, cplx, 1)
+            del u, dst
+            _spectral.cmul(_real_view(X).reshape(-1, H2.shape[1]), H2, 1)
+            y = _inverse(X, M, ax, cplx, o_lo, o_n, 1)
+            _scatter_tiles(y, out, nb, c0 * L, 1)
+
+    if n_threads <= 1:
+        work()
+    else:
+        pool = _thread_pool()
+        futs = [pool.submit(work) for _ in range(n_threads)]
+        for f in futs:
+            f.result()
+    return out
