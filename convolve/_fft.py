@@ -263,3 +263,144 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
         for f in futs:
             f.result()
     return out
+
+
+# ------------------------------------------------------------------ NN family
+def _nn_tuple(v, d, name):
+    t = (v,) * d if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(t) != d or any(int(i) < 1 for i in t):
+        raise ValueError(f"{name} must be a positive int or {d} of them, got {v!r}")
+    return tuple(int(i) for i in t)
+
+
+def _spectra_layout(S, groups):
+    """(A, B, *F) spectrum -> (groups, F, B/groups, A) C-contiguous (one matrix per frequency)."""
+    A, Bc = S.shape[:2]
+    F = math.prod(S.shape[2:])
+    S = S.reshape(A, groups, Bc // groups, F)
+    return np.ascontiguousarray(S.transpose(1, 3, 2, 0))
+
+
+def conv_fft(x, w, bias=None, stride=1, dilation=1, groups=1, workers=None):
+    """PyTorch-style cross-correlation of an already padded input, by FFT.
+
+    ``out[n, o, p] = bias[o] + sum_{c, k} x[n, g*Cg + c, p*stride + k*dilation] * w[o, c, k]``
+
+    Parameters
+    ----------
+    x : ndarray, (N, Cin, *spatial)
+        Input, padding already applied (float32 or float64).
+    w : ndarray, (Cout, Cin/groups, *k)
+        Weight.
+    bias : ndarray, (Cout,), optional
+    stride, dilation : int or tuple
+    groups : int
+    workers : int, optional
+        Threads (transforms and the frequency-domain contraction).
+
+    Returns
+    -------
+    ndarray, (N, Cout, *out)
+        ``out = (spatial - dilation*(k - 1) - 1) // stride + 1`` per axis; dtype of `x`.
+
+    Notes
+    -----
+    ``Y[f] = conj(W[f]) @ X[f]`` per frequency (channel contraction of the
+    spectra, compiled), at transform sizes ``next_fast_len(spatial)``: the
+    circular correlation has no wrap-around on the valid outputs. Stride
+    subsamples the stride-1 result.
+    """
+    d = x.ndim - 2
+    stride, dilation = _nn_tuple(stride, d, "stride"), _nn_tuple(dilation, d, "dilation")
+    dt = np.result_type(x.dtype, w.dtype, np.float32)
+    x, w = np.asarray(x, dt), np.asarray(w, dt)
+    N, Cin = x.shape[:2]
+    Cout, Cg = w.shape[:2]
+    sp, ks = x.shape[2:], w.shape[2:]
+    kd = [(k - 1) * dl + 1 for k, dl in zip(ks, dilation)]
+    if Cin != Cg * groups or Cout % groups:
+        raise ValueError(f"channels: x has {Cin}, weight {Cout}x{Cg} with groups={groups}")
+    if any(k > s for k, s in zip(kd, sp)):
+        raise ValueError(f"dilated kernel {tuple(kd)} larger than the input {tuple(sp)}")
+    out_sp = [(s - k) // st + 1 for s, k, st in zip(sp, kd, stride)]
+    M = [fast_len(s) for s in sp]
+    axes = list(range(2, 2 + d))
+    n = resolve_workers(workers, N * Cout * math.prod(M) * 8)
+    wd = np.zeros((Cout, Cg) + tuple(kd), dt)
+    wd[(slice(None), slice(None)) + tuple(slice(None, None, dl) for dl in dilation)] = w
+    X = sfft.rfftn(x, s=M, axes=axes, workers=n)
+    W = np.conj(sfft.rfftn(wd, s=M, axes=axes, workers=n))
+    spec = X.shape[2:]
+    Xg = _spectra_layout(X, groups)                     # (G, F, Cg, N)
+    Og = Cout // groups
+    Wg = W.reshape(groups, Og, Cg, -1).transpose(0, 3, 1, 2)   # (G, F, Og, Cg)
+    Y = np.empty((groups, Xg.shape[1], Og, N), X.dtype)
+    for g in range(groups):
+        _spectral.cmatmul(_real_view(np.ascontiguousarray(Wg[g])), _real_view(Xg[g]),
+                          _real_view(Y[g]), 0, n)
+    # (G, F, Og, N) -> (N, G*Og, *F)
+    Y = np.ascontiguousarray(Y.transpose(3, 0, 2, 1)).reshape((N, Cout) + spec)
+    y = sfft.irfftn(Y, s=M, axes=axes, workers=n, overwrite_x=True)
+    win = (slice(None), slice(None)) + tuple(slice(0, (o - 1) * st + 1, st)
+                                             for o, st in zip(out_sp, stride))
+    out = np.ascontiguousarray(y[win])
+    if bias is not None:
+        out += np.asarray(bias, dt).reshape((1, Cout) + (1,) * d)
+    return out
+
+
+def conv_fft_weight_grad(x, grad_out, weight_shape, stride=1, dilation=1, groups=1,
+                         workers=None):
+    """Gradient of :func:`conv_fft` with respect to the weight, by FFT.
+
+    ``gw[o, c, k] = sum_{n, p} grad_out[n, o, p] * x[n, g*Cg + c, p*stride + k*dilation]``
+
+    Parameters
+    ----------
+    x : ndarray, (N, Cin, *spatial)
+        The (already padded) forward input.
+    grad_out : ndarray, (N, Cout, *out)
+    weight_shape : tuple
+        ``(Cout, Cin/groups, *k)``.
+    stride, dilation, groups, workers
+        As for :func:`conv_fft`.
+
+    Returns
+    -------
+    ndarray, weight_shape
+
+    Notes
+    -----
+    ``grad_out`` is upsampled by the stride (zeros between samples), then
+    ``G[f] = conj(GO[f]) @ X[f]^T`` per frequency (sum over the batch), and
+    the dilated taps are read from the circular correlation.
+    """
+    d = x.ndim - 2
+    stride, dilation = _nn_tuple(stride, d, "stride"), _nn_tuple(dilation, d, "dilation")
+    dt = np.result_type(x.dtype, grad_out.dtype, np.float32)
+    x, gy = np.asarray(x, dt), np.asarray(grad_out, dt)
+    N, Cin = x.shape[:2]
+    Cout, Cg = weight_shape[:2]
+    ks = tuple(weight_shape[2:])
+    sp, osp = x.shape[2:], gy.shape[2:]
+    M = [fast_len(s) for s in sp]
+    axes = list(range(2, 2 + d))
+    n = resolve_workers(workers, Cout * Cg * N * math.prod(M) * 8)
+    gu = np.zeros((N, Cout) + tuple((o - 1) * st + 1 for o, st in zip(osp, stride)), dt)
+    gu[(slice(None), slice(None)) + tuple(slice(None, None, st) for st in stride)] = gy
+    X = sfft.rfftn(x, s=M, axes=axes, workers=n)
+    GO = np.conj(sfft.rfftn(gu, s=M, axes=axes, workers=n))
+    spec = X.shape[2:]
+    F = math.prod(spec)
+    Og = Cout // groups
+    # contraction over the batch: (F, Og, N) @ (F, N, Cg)
+    GOg = np.ascontiguousarray(GO.reshape(N, groups, Og, F).transpose(1, 3, 2, 0))
+    Xg = np.ascontiguousarray(X.reshape(N, groups, Cg, F).transpose(1, 3, 0, 2))
+    G = np.empty((groups, F, Og, Cg), X.dtype)
+    for g in range(groups):
+        _spectral.cmatmul(_real_view(GOg[g]), _real_view(Xg[g]), _real_view(G[g]), 0, n)
+    G = np.ascontiguousarray(G.transpose(0, 2, 3, 1)).reshape((Cout, Cg) + spec)
+    y = sfft.irfftn(G, s=M, axes=axes, workers=n, overwrite_x=True)
+    win = (slice(None), slice(None)) + tuple(slice(0, (k - 1) * dl + 1, dl)
+                                             for k, dl in zip(ks, dilation))
+    return np.ascontiguousarray(y[win])

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from . import _engine
+from . import _dispatch
 from . import _fft as _fftmod
 from ._threads import resolve_workers
 from ._validate import check_out
@@ -239,7 +240,7 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
         start, length = [same_start(j) for j in sb], list(sa)
 
     if method == "auto":
-        method = _choose(rdt, a.shape, b.shape, nb, length, workers)
+        method = _choose(rdt, a, b, nb, start, length, workers)
     if method in ("fft", "oa"):
         res = _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers,
                           overlap_add=method == "oa", round_ints=not fft_dtypes)
@@ -295,28 +296,26 @@ def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_a
     return res
 
 
-# Provisional cost model for method='auto', fitted on the development machine
-# (AMD EPYC Zen 3, 2 cores) over 1-D/2-D/3-D shapes: the direct kernel's
-# nanoseconds per multiply-add per thread, and scipy.fft's nanoseconds per
-# N*log2(N) of the padded transform size, by compute dtype. To be replaced by
-# the calibrated dispatcher of the native FFT engine.
-_DIRECT_NS_PER_MAC = {"f4": 0.045, "f8": 0.09, "c8": 0.27, "c16": 0.54}
-_FFT_NS_PER_NLOGN = {"f4": 1.2, "f8": 2.0, "c8": 2.5, "c16": 4.0}
+def _int_fft_ok(a, b):
+    """SciPy's integer-precision guard: the FFT (then rounded) may serve integer
+    inputs only while ``max|a| * max|b| * min(a.size, b.size)`` fits the
+    float64 mantissa."""
+    if a.dtype == np.uint64 or b.dtype == np.uint64 or a.dtype.kind == "b":
+        return False
+    bound = int(np.abs(a.astype(np.int64, copy=False)).max(initial=0)) * \
+        int(np.abs(b.astype(np.int64, copy=False)).max(initial=0)) * min(a.size, b.size)
+    return bound <= 2**52 - 1
 
 
-def _choose(rdt, a_shape, b_shape, nb, length, workers):
+def _choose(rdt, a, b, nb, start, length, workers):
+    """'direct', 'fft' or 'oa' for method='auto' (convolve/_dispatch.py)."""
     if rdt.kind in "biu":
-        return "direct"   # exact; the FFT path would round through floats
-    key = rdt.kind + str(max(rdt.itemsize, 4))
-    taps = math.prod(b_shape[nb:])
-    batch = math.prod(np.broadcast_shapes(a_shape[:nb], b_shape[:nb]))
-    direct_ns = batch * math.prod(length) * taps * _DIRECT_NS_PER_MAC[key] \
-        / resolve_workers(workers)
-    import scipy.fft
-    fft_len = math.prod(scipy.fft.next_fast_len(i + j - 1, True)
-                        for i, j in zip(a_shape[nb:], b_shape[nb:]))
-    fft_ns = batch * fft_len * max(1.0, math.log2(fft_len)) * _FFT_NS_PER_NLOGN[key]
-    return "direct" if direct_ns <= fft_ns else "fft"
+        if not _int_fft_ok(a, b):
+            return "direct"
+        rdt = np.dtype(np.float64)
+    B = math.prod(np.broadcast_shapes(a.shape[:nb], b.shape[:nb]))
+    return _dispatch.choose_method(a.shape[nb:], b.shape[nb:], start, length, rdt, workers,
+                                   batch=B, kernel_batch=math.prod(b.shape[:nb]))
 
 
 def _finish(res, out):
@@ -701,15 +700,22 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
                 ts.append(time.perf_counter() - t)
             times[m] = float(np.median(ts))
         return min(times, key=times.get), times
-    if in1.ndim != in2.ndim or in1.ndim == 0:
+    if in1.ndim != in2.ndim or in1.ndim == 0 or in1.size == 0 or in2.size == 0:
         return "direct"
     rdt, _ = _dtypes(in1, in2)
-    s1, s2 = in1.shape, in2.shape
-    if math.prod(s2) > math.prod(s1):
-        s1, s2 = s2, s1
-    length = {"full": [i + j - 1 for i, j in zip(s1, s2)], "same": list(in1.shape),
-              "valid": [abs(i - j) + 1 for i, j in zip(s1, s2)]}[mode]
-    return _choose(rdt, s1, s2, 0, length, None)
+    a, b = in1, in2
+    if mode == "valid":
+        if not all(i >= j for i, j in zip(a.shape, b.shape)):
+            a, b = b, a
+        start = [j - 1 for j in b.shape]
+        length = [abs(i - j) + 1 for i, j in zip(a.shape, b.shape)]
+    elif mode == "full":
+        if b.size > a.size:
+            a, b = b, a
+        start, length = [0] * a.ndim, [i + j - 1 for i, j in zip(a.shape, b.shape)]
+    else:
+        start, length = [(j - 1) // 2 for j in b.shape], list(a.shape)
+    return "direct" if _choose(rdt, a, b, 0, start, length, None) == "direct" else "fft"
 
 
 # Vector-Jacobian products (adjoints); at the end: _signal_vjp builds on the above.

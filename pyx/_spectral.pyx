@@ -35,6 +35,8 @@ def cmul(real[:, ::1] X, const real[:, ::1] H, int n_threads):
     cdef real* x
     cdef const real* h
     cdef real xr, xi, hr, hi
+    if H.shape[1] != F2 or RH < 1 or R % RH:
+        raise ValueError("cmul: shapes do not match")
     if R * F2 < 1 << 16:
         n_threads = 1
     with nogil:
@@ -67,6 +69,9 @@ def cmatmul(const real[:, :, ::1] W, const real[:, :, ::1] X, real[:, :, ::1] Y,
     cdef real wr, wi, xr, xi, s = -1 if conj_x else 1
     cdef real* y
     cdef const real* x
+    if X.shape[0] != F or X.shape[1] != C or Y.shape[0] != F or Y.shape[1] != O \
+            or Y.shape[2] != 2 * N:
+        raise ValueError("cmatmul: shapes do not match")
     if F * O * C * N < 1 << 14:
         n_threads = 1
     with nogil:
