@@ -154,7 +154,7 @@ def write(coeffs, accuracy=None):
 
 def check(rows):
     """Share of held-out cases where the model picks the fastest measured method."""
-    hits, regrets, near = 0, [], 0
+    hits, regrets, near, family = 0, [], 0, 0
     for r in rows:
         t = r["times"]
         key = r["dtype"]
@@ -166,19 +166,23 @@ def check(rows):
         hits += pick == best
         regrets.append(t[pick] / t[best])
         near += t[pick] <= 1.2 * t[best]
+        family += (pick == "direct") == (best == "direct")
     n = len(rows)
     return {"cases": n, "fastest": hits / n, "within_20pct": near / n,
+            "direct_vs_fft": family / n,
             "mean_slowdown": float(np.mean(regrets)), "worst_slowdown": float(max(regrets))}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only the held-out check")
+    ap.add_argument("--recheck", action="store_true",
+                    help="the held-out check on the stored measurements (no timing)")
     args = ap.parse_args()
     rng = np.random.default_rng(1234)
     convolve.set_num_threads(1)
     data = json.loads(DATA.read_text()) if DATA.exists() else {}
-    if not args.check:
+    if not (args.check or args.recheck):
         t0 = time.time()
         train = [measure(c, rng) for c in training_grid()]
         print(f"training: {len(train)} cases in {time.time() - t0:.0f} s", flush=True)
@@ -187,7 +191,10 @@ def main():
         data["train"] = train
         write(coeffs)
     t0 = time.time()
-    held = [measure(c, rng) for c in heldout_grid()]
+    if args.recheck:
+        held = data["heldout"]
+    else:
+        held = [measure(c, rng) for c in heldout_grid()]
     acc = check(held)
     print(f"held-out: {acc} ({time.time() - t0:.0f} s)")
     data["heldout"], data["accuracy"] = held, acc
