@@ -45,6 +45,8 @@ __all__ = ["fft_window", "oa_plan", "conv_fft", "conv_fft_weight_grad"]
 # should stay within the per-core L2 (512 KiB on the development machine) and
 # L3 share.
 CHUNK_BYTES = 1 << 20
+# Spectrum bytes of one tile above which larger tiles pay for cache misses.
+TILE_CACHE_BYTES = 1 << 20
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -175,14 +177,20 @@ def fft_window(a, b, nb, start, length, workers=None):
     return crop(y, nb, n_threads)
 
 
-def oa_plan(sa, sb, start, length, cplx, M0=None):
+def oa_plan(sa, sb, start, length, cplx, M0=None, itemsize=16):
     """(M0, L, tiles, M_rest) of overlap-save along the first spatial axis.
 
-    The tile size minimises the transform work ``tiles * size * log2(size)``
-    over fast lengths from ``2*K`` to the single-block size."""
+    The tile size minimises the transform work ``tiles * S * (log2 S + 4)``
+    over fast lengths from ``2*K`` to the single-block size, times a penalty
+    ``1 + 0.5 log2(bytes / TILE_CACHE_BYTES)`` for a tile spectrum
+    (`itemsize` bytes per complex value) larger than the cache (measured:
+    1024^2 images with 31^2 taps run 1.6x faster with 128-row tiles than
+    with 375-row ones)."""
     K0, n0 = sb[0], length[0]
     M_rest = window_sizes(sa[1:], sb[1:], start[1:], length[1:], cplx)
     rest = math.prod(M_rest)
+    half = (M_rest[-1] if cplx else M_rest[-1] // 2 + 1) * math.prod(M_rest[:-1]) \
+        if M_rest else 0
     if M0 is None:
         full0 = window_sizes(sa[:1], sb[:1], start[:1], length[:1], cplx)[0]
         best = None
@@ -191,7 +199,9 @@ def oa_plan(sa, sb, start, length, cplx, M0=None):
             L = m - K0 + 1
             tiles = -(-n0 // L)
             size = m * rest
-            cost = tiles * size * (math.log2(size) + 4)   # + 4: per-element passes
+            spec_bytes = itemsize * (m * half if M_rest else (m if cplx else m // 2 + 1))
+            penalty = 1 + 0.5 * max(0.0, math.log2(spec_bytes / TILE_CACHE_BYTES))
+            cost = tiles * size * (math.log2(size) + 4) * penalty
             if best is None or cost < best[0]:
                 best = (cost, m)
             if m >= full0:
@@ -209,7 +219,9 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
     sa, sb = a.shape[nb:], b.shape[nb:]
     k = len(sa)
     cplx = a.dtype.kind == "c" or b.dtype.kind == "c"
-    M0, L, T, M_rest = oa_plan(sa, sb, start, length, cplx, M0)
+    dt = np.result_type(a.dtype, b.dtype)
+    M0, L, T, M_rest = oa_plan(sa, sb, start, length, cplx, M0,
+                               dt.itemsize * (1 if cplx else 2))
     M = [M0] + M_rest
     if M0 >= window_sizes(sa[:1], sb[:1], start[:1], length[:1], cplx)[0] and T == 1:
         return fft_window(a, b, nb, start, length, workers)
@@ -217,7 +229,6 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
     P = math.prod(B)
     rest_in = sa[1:]
     Q = math.prod(rest_in)
-    dt = np.result_type(a.dtype, b.dtype)
     a3 = np.ascontiguousarray(a, dtype=dt).reshape(P, sa[0], Q)
     b0 = np.ascontiguousarray(b.reshape(sb), dtype=dt)
     t_axes = list(range(2, 2 + k))          # spatial axes of a chunk (C, P, M0, rest...)

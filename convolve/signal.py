@@ -196,7 +196,9 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
     """
     in1, in2 = np.asarray(in1), np.asarray(in2)
     _check_mode(mode)
-    if method not in ("auto", "direct", "fft", "oa"):
+    # 'fft1' (one block) and 'oa' (tiles): the two FFT algorithms, forced (private);
+    # 'fft' lets the cost model pick between them
+    if method not in ("auto", "direct", "fft", "fft1", "oa"):
         raise ValueError("Acceptable method flags are 'auto', 'direct', or 'fft'.")
     pad_mode = _check_boundary(boundary)
     if in1.ndim == in2.ndim == 0:
@@ -242,9 +244,10 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
 
     if method == "auto":
         method = _choose(rdt, a, b, nb, start, length, workers)
-    if method in ("fft", "oa"):
+    if method in ("fft", "fft1", "oa"):
         res = _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers,
-                          overlap_add=method == "oa", round_ints=not fft_dtypes)
+                          overlap_add={"fft": None, "fft1": False, "oa": True}[method],
+                          round_ints=not fft_dtypes)
         if fft_dtypes:
             return np.moveaxis(res, range(nb, in1.ndim), axes)
     else:
@@ -274,7 +277,8 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
 def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_add=False,
                 round_ints=True):
     """The window of the full convolution through the FFT engine (convolve/_fft.py):
-    one pruned transform, or overlap-save tiles with ``overlap_add``."""
+    one pruned transform, or overlap-save tiles with ``overlap_add`` (None: the
+    cheaper of the two by the cost model)."""
     sa, sb = a.shape[nb:], b.shape[nb:]
     if not (pad_mode == "constant" and fillvalue == 0):
         lo = [max(0, j - 1 - s) for j, s in zip(sb, start)]
@@ -288,7 +292,13 @@ def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_a
     else:
         cdt = np.dtype(np.float32 if rt.kind == "f" and rt.itemsize <= 4 else np.float64)
     a, b = a.astype(cdt, copy=False), b.astype(cdt, copy=False)
-    if overlap_add and math.prod(b.shape[:nb]) == 1:
+    one_kernel = math.prod(b.shape[:nb]) == 1
+    if overlap_add is None and one_kernel:
+        costs = _dispatch.estimate_costs(
+            a.shape[nb:], b.shape[nb:], length, cdt, workers, start=start,
+            batch=math.prod(np.broadcast_shapes(a.shape[:nb], b.shape[:nb])))
+        overlap_add = costs["oa"] < costs["fft"]
+    if overlap_add and one_kernel:
         res = _fftmod.oa_window(a, b, nb, start, length, workers)
     else:
         res = _fftmod.fft_window(a, b, nb, start, length, workers)
@@ -315,8 +325,9 @@ def _choose(rdt, a, b, nb, start, length, workers):
             return "direct"
         rdt = np.dtype(np.float64)
     B = math.prod(np.broadcast_shapes(a.shape[:nb], b.shape[:nb]))
-    return _dispatch.choose_method(a.shape[nb:], b.shape[nb:], start, length, rdt, workers,
-                                   batch=B, kernel_batch=math.prod(b.shape[:nb]))
+    m = _dispatch.choose_method(a.shape[nb:], b.shape[nb:], start, length, rdt, workers,
+                                batch=B, kernel_batch=math.prod(b.shape[:nb]))
+    return "fft1" if m == "fft" else m
 
 
 def _finish(res, out):
@@ -344,7 +355,8 @@ _COMMON = """
         index ``(n2 - 1) // 2``.
     method : {{'auto', 'direct', 'fft'}}, default 'auto'
         ``'direct'``: the compiled direct kernel; exact for integers.
-        ``'fft'``: one FFT of the whole problem (transforms by :mod:`scipy.fft`).
+        ``'fft'``: through FFTs (transforms by :mod:`scipy.fft`): one block, or
+        overlap-save tiles where the cost model finds them cheaper.
         ``'auto'``: a fitted cost model picks among direct, FFT and overlap-add
         (see :doc:`/guide/methods`); integers take an FFT only while the
         result is exactly representable (SciPy's guard), else go direct.
@@ -571,7 +583,8 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, workers=
 def fftconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     """Convolve two N-dimensional arrays using FFTs (as :func:`scipy.signal.fftconvolve`).
 
-    One pruned transform of the whole problem: transforms by :mod:`scipy.fft`
+    One pruned transform of the whole problem (or overlap-save tiles, as
+    :func:`oaconvolve`, where the cost model finds them cheaper): transforms by :mod:`scipy.fft`
     (pocketfft, with `workers` threads) at the fast sizes
     (:func:`scipy.fft.next_fast_len`) that hold the mode's window free of
     wrap-around, the spectral product compiled and in place; batch axes

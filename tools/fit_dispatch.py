@@ -74,7 +74,9 @@ def measure(case, rng):
     for m in METHODS:
         if m == "direct" and macs * (4 if key[0] == "c" else 1) > MAX_DIRECT_MACS:
             continue
-        times[m] = timeit(lambda: S.convolve(a, b, mode=mode, method=m, axes=axes, workers=1))
+        forced = "fft1" if m == "fft" else m     # one FFT block, not the engine's choice
+        times[m] = timeit(lambda: S.convolve(a, b, mode=mode, method=forced, axes=axes,
+                                             workers=1))
     return {"sa": list(sa), "sb": list(sb), "batch": batch, "dtype": key, "mode": mode,
             "start": start, "length": length, "times": times}
 
@@ -127,7 +129,8 @@ def fit(rows):
                 if r["dtype"] != key or m not in r["times"]:
                     continue
                 f = _dispatch.features(m, r["sa"], r["sb"], r["start"], r["length"],
-                                       r["batch"], 1, key[0] == "c")
+                                       r["batch"], 1, key[0] == "c",
+                                       8 if key in ("f4", "c8") else 16)
                 X.append(f)
                 y.append(r["times"][m])
             X, y = np.array(X), np.array(y)
