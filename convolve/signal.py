@@ -287,10 +287,11 @@ def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_a
         a = np.pad(a, [(0, 0)] * nb + list(zip(lo, hi)), mode=pad_mode, **kw)
         start = [s + q for s, q in zip(start, lo)]
     rt = np.result_type(a, b)
-    if rt.kind == "c":
-        cdt = np.dtype(np.complex64 if rt.itemsize <= 8 else np.complex128)
-    else:
-        cdt = np.dtype(np.float32 if rt.kind == "f" and rt.itemsize <= 4 else np.float64)
+    # as scipy.fft transforms each input: integers and bools in float64,
+    # float16 in float32; the spectra then combine (bool with float32 -> float64)
+    cdt = np.result_type(*[np.float64 if x.dtype.kind in "biu" else
+                           np.float32 if x.dtype.kind == "f" and x.dtype.itemsize <= 4 else
+                           x.dtype for x in (a, b)])
     a, b = a.astype(cdt, copy=False), b.astype(cdt, copy=False)
     one_kernel = math.prod(b.shape[:nb]) == 1
     if overlap_add is None and one_kernel:

@@ -279,3 +279,17 @@ def test_engine_bitwise_equal_1_vs_2_threads(fn):
                  (rng.standard_normal((300, 280)), rng.standard_normal((21, 21)))):
         b = b.astype(a.dtype)
         assert np.array_equal(fn(a, b, workers=1), fn(a, b, workers=2))
+
+
+@pytest.mark.parametrize("d1,d2", [(np.bool_, np.float32), (np.bool_, np.complex64),
+                                   (np.float16, np.float16), (np.int16, np.float32),
+                                   (np.float32, np.complex128)])
+def test_fftconvolve_dtypes_as_scipy(d1, d2):
+    rng = np.random.default_rng(13)
+    a = (rng.standard_normal(40) * 3).astype(d1)
+    b = (rng.standard_normal(9) * 3).astype(d2)
+    for ours, theirs in ((S.fftconvolve, scipy.signal.fftconvolve),
+                         (S.oaconvolve, scipy.signal.oaconvolve)):
+        y, r = ours(a, b), theirs(a, b)
+        assert y.dtype == r.dtype
+        np.testing.assert_allclose(y, r, rtol=1e-3, atol=1e-3 * np.abs(r).max())
