@@ -18,7 +18,9 @@
 #          output's end dropped); with one tile it is the final crop.
 #
 # Every output element is written by exactly one iteration, and every sum
-# runs in a fixed order, so results are bitwise the same for any thread count.
+# runs in a fixed order, so results are bitwise the same for any thread count
+# and any schedule: the loops are scheduled dynamically, so a thread whose
+# core is busy with another process does not hold the others up.
 
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
@@ -40,7 +42,7 @@ def cmul(real[:, ::1] X, const real[:, ::1] H, int n_threads):
     if R * F2 < 1 << 16:
         n_threads = 1
     with nogil:
-        for item in prange(R * nb, num_threads=n_threads, schedule="static"):
+        for item in prange(R * nb, num_threads=n_threads, schedule="dynamic"):
             r = item // nb
             f0 = (item % nb) * BLK
             f1 = f0 + BLK
@@ -75,7 +77,7 @@ def cmatmul(const real[:, :, ::1] W, const real[:, :, ::1] X, real[:, :, ::1] Y,
     if F * O * C * N < 1 << 14:
         n_threads = 1
     with nogil:
-        for f in prange(F, num_threads=n_threads, schedule="static"):
+        for f in prange(F, num_threads=n_threads, schedule="dynamic"):
             for o in range(O):
                 y = &Y[f, o, 0]
                 memset(y, 0, 2 * N * sizeof(real))
@@ -102,7 +104,7 @@ def gather(const real[:, :, ::1] x, real[:, :, :, ::1] dst, Py_ssize_t start,
     if C * P * M * Q < 1 << 16:
         n_threads = 1
     with nogil:
-        for item in prange(C * P, num_threads=n_threads, schedule="static"):
+        for item in prange(C * P, num_threads=n_threads, schedule="dynamic"):
             c = item // P
             p = item % P
             i0 = start + c * step          # x row of tile row 0
@@ -133,7 +135,7 @@ def scatter(const real[:, :, :, :, :] src, real[:, :, :, ::1] out, Py_ssize_t ro
     if C * B * L * U * V < 1 << 16:
         n_threads = 1
     with nogil:
-        for item in prange(C * B * U, num_threads=n_threads, schedule="static"):
+        for item in prange(C * B * U, num_threads=n_threads, schedule="dynamic"):
             c = item // (B * U)
             b = (item // U) % B
             u = item % U
