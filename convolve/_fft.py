@@ -269,10 +269,14 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
     if n_threads <= 1:
         work()
     else:
+        # the calling thread works too: n - 1 helpers from the pool
         pool = _thread_pool()
-        futs = [pool.submit(work) for _ in range(n_threads)]
-        for f in futs:
-            f.result()
+        futs = [pool.submit(work) for _ in range(n_threads - 1)]
+        try:
+            work()
+        finally:
+            for f in futs:
+                f.result()
     return out
 
 
