@@ -293,3 +293,20 @@ def test_fftconvolve_dtypes_as_scipy(d1, d2):
         y, r = ours(a, b), theirs(a, b)
         assert y.dtype == r.dtype
         np.testing.assert_allclose(y, r, rtol=1e-3, atol=1e-3 * np.abs(r).max())
+
+
+def test_concurrent_calls_from_python_threads():
+    """Overlap-add's thread pool is shared: concurrent callers (more workers than
+    CPUs) neither deadlock nor change the result."""
+    import threading
+    rng = np.random.default_rng(14)
+    x, k = rng.standard_normal(200_000), rng.standard_normal(401)
+    r = S.oaconvolve(x, k, workers=1)
+    ok = []
+    threads = [threading.Thread(target=lambda: ok.append(
+        np.array_equal(S.oaconvolve(x, k, workers=8), r))) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ok == [True] * 5
