@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from . import _fft
-from ._threads import resolve_workers
+from ._threads import resolve_workers, usable_cpus
 
 __all__ = ["estimate_costs", "choose_method"]
 
@@ -34,26 +34,26 @@ __all__ = ["estimate_costs", "choose_method"]
 # BEGIN FITTED CONSTANTS
 COEFFS = {
     "direct": {
-        "f4": (8.06e-05, 3.32e-11),
-        "f8": (7.27e-05, 8.14e-11),
-        "c8": (8.76e-05, 2.2e-10),
-        "c16": (0.000103, 4.28e-10),
+        "f4": (7.75e-05, 3.69e-11),
+        "f8": (9.91e-05, 8.18e-11),
+        "c8": (9.66e-05, 2.62e-10),
+        "c16": (0.000121, 4.35e-10),
     },
     "fft": {
-        "f4": (0.000195, 1.88e-10, 7.04e-10),
-        "f8": (0.000137, 4.93e-10, 0.0),
-        "c8": (0.00014, 4.17e-10, 2.1e-09),
-        "c16": (0.000193, 8.78e-10, 0.0),
+        "f4": (0.00016, 2.42e-10, 0.0),
+        "f8": (0.000188, 4.86e-10, 0.0),
+        "c8": (0.000151, 6.04e-10, 1.73e-09),
+        "c16": (0.000172, 9.16e-10, 4.55e-10),
     },
     "oa": {
-        "f4": (0.000246, 9.95e-11, 4.47e-09),
-        "f8": (0.000205, 4.21e-10, 3.55e-09),
-        "c8": (0.000216, 1.46e-10, 1.25e-08),
-        "c16": (0.000222, 4.65e-10, 1.67e-08),
+        "f4": (0.000207, 1.51e-10, 4.73e-09),
+        "f8": (0.00025, 3.59e-10, 5.06e-09),
+        "c8": (0.000265, 0.0, 2.64e-08),
+        "c16": (0.000258, 0.0, 3.43e-08),
     },
 }
 # Held-out accuracy (tools/fit_dispatch.py --check): see docs/guide/methods.rst.
-ACCURACY = {'cases': 72, 'fastest': 0.8055555555555556, 'within_20pct': 0.875, 'direct_vs_fft': 0.9166666666666666, 'mean_slowdown': 1.06006598512169, 'worst_slowdown': 1.7721726628444012}
+ACCURACY = {'cases': 72, 'fastest': 0.7638888888888888, 'within_20pct': 0.9027777777777778, 'direct_vs_fft': 0.9027777777777778, 'mean_slowdown': 1.074654523369677, 'worst_slowdown': 2.2131754551723963}
 # END FITTED CONSTANTS
 
 # Parallel fraction per method (Amdahl): the direct kernel splits its outputs;
@@ -75,7 +75,8 @@ def dtype_key(dtype):
     return "f8"
 
 
-def features(method, sa, sb, start, length, batch=1, kernel_batch=1, cplx=False, itemsize=16):
+def features(method, sa, sb, start, length, batch=1, kernel_batch=1, cplx=False, itemsize=16,
+             threads=1):
     """The operation counts each model multiplies by its constants (None: not applicable)."""
     if method == "direct":
         rows = math.prod(length[:-1])
@@ -88,7 +89,8 @@ def features(method, sa, sb, start, length, batch=1, kernel_batch=1, cplx=False,
         return [1.0, (2.0 * batch + kernel_batch) * nlog, float(batch) * N]
     if kernel_batch > 1:
         return None
-    M0, L, T, M_rest = _fft.oa_plan(sa, sb, start, length, cplx, itemsize=itemsize)
+    M0, L, T, M_rest = _fft.oa_plan(sa, sb, start, length, cplx, itemsize=itemsize,
+                                    threads=threads)
     S = M0 * math.prod(M_rest)
     slog = S * max(1.0, math.log2(S))
     return [1.0, 2.0 * batch * T * slog + slog, float(batch) * T * S]
@@ -128,7 +130,7 @@ def estimate_costs(sa, sb, length=None, dtype=np.float64, threads=None, *, start
     out = {}
     for m in ("direct", "fft", "oa"):
         f = features(m, sa, sb, start, length, batch, kernel_batch, cplx,
-                     8 if key in ("f4", "c8") else 16)
+                     8 if key in ("f4", "c8") else 16, usable_cpus())
         if f is None:
             out[m] = math.inf
             continue

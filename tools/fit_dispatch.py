@@ -27,6 +27,7 @@ from scipy.optimize import nnls
 import convolve
 from convolve import _dispatch
 from convolve import signal as S
+from convolve._threads import usable_cpus
 
 HERE = pathlib.Path(__file__).resolve().parent
 DISPATCH = HERE.parent / "convolve" / "_dispatch.py"
@@ -130,7 +131,7 @@ def fit(rows):
                     continue
                 f = _dispatch.features(m, r["sa"], r["sb"], r["start"], r["length"],
                                        r["batch"], 1, key[0] == "c",
-                                       8 if key in ("f4", "c8") else 16)
+                                       8 if key in ("f4", "c8") else 16, usable_cpus())
                 X.append(f)
                 y.append(r["times"][m])
             X, y = np.array(X), np.array(y)
