@@ -242,6 +242,33 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
     else:
         start, length = [same_start(j) for j in sb], list(sa)
 
+    # An axis along which one operand has extent 1 convolves nothing: the output
+    # there is that operand times the other's window. Such axes become batch
+    # axes (thin shapes like (1000, 1) * (1, 1000) are an outer product, not a
+    # 1000 x 1000 FFT or a 1000-tap loop per output). With a non-zero boundary
+    # only kernel axes of extent 1 qualify (in1 is extended along the others).
+    deg = [i for i in range(len(sa)) if sb[i] == 1 or (sa[i] == 1 and fill_zero)]
+    if deg:
+        sl_a, sl_b = [slice(None)] * a.ndim, [slice(None)] * b.ndim
+        for i in deg:
+            if sb[i] == 1:
+                sl_a[nb + i] = slice(start[i], start[i] + length[i])
+            else:
+                sl_b[nb + i] = slice(start[i], start[i] + length[i])
+        keep = [i for i in range(len(sa)) if i not in deg]
+        perm = list(range(nb)) + [nb + i for i in deg] + [nb + i for i in keep]
+        a2, b2 = a[tuple(sl_a)].transpose(perm), b[tuple(sl_b)].transpose(perm)
+        if keep:
+            nb2 = nb + len(deg)
+            res = _convolve_nd(a2, b2, mode, list(range(nb2, a2.ndim)), boundary, fillvalue,
+                               workers, method, same_start=same_start, fft_dtypes=fft_dtypes)
+        else:
+            res = np.multiply(a2, b2)
+            if not fft_dtypes:
+                res = res.astype(rdt, copy=False)
+        res = res.transpose(np.argsort(perm))
+        return np.moveaxis(res, range(nb, in1.ndim), axes)
+
     if method == "auto":
         method = _choose(rdt, a, b, nb, start, length, workers)
     if method in ("fft", "fft1", "oa"):

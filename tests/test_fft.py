@@ -310,3 +310,20 @@ def test_concurrent_calls_from_python_threads():
     for t in threads:
         t.join()
     assert ok == [True] * 5
+
+
+@pytest.mark.parametrize("method", ["auto", "direct", "fft", "oa"])
+def test_thin_shapes_are_products(method):
+    """Axes where an operand has extent 1 are broadcast products: (1000, 1) * (1, 1000)
+    is an outer product (no 1000 x 1000 transform), in every mode and boundary."""
+    rng = np.random.default_rng(15)
+    a, b = rng.standard_normal((300, 1)), rng.standard_normal((1, 200))
+    np.testing.assert_allclose(S.convolve(a, b, method=method), a * b, rtol=1e-12)
+    a3, b3 = rng.standard_normal((40, 1, 7)), rng.standard_normal((5, 6, 1))
+    for mode in ("full", "same"):
+        for boundary in ("fill", "wrap", "symm"):
+            r = ref.convolve(a3, b3, mode=mode, boundary=boundary)
+            y = S.convolve(a3, b3, mode=mode, method=method, boundary=boundary)
+            assert_close(y, r, np.float64)
+    ai, bi = rng.integers(-9, 9, (30, 1)), rng.integers(-9, 9, (1, 20))
+    np.testing.assert_array_equal(S.convolve(ai, bi, method=method), ai * bi)
