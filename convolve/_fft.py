@@ -208,7 +208,8 @@ def oa_plan(sa, sb, start, length, cplx, M0=None, itemsize=16, threads=1):
             cost = tiles * size * (math.log2(size) + 4) * penalty * balance
             if best is None or cost < best[0]:
                 best = (cost, m)
-            if m >= full0:
+            # tiles far longer than the kernel never pay: stop the search there
+            if m >= full0 or m > max(64 * K0, 1 << 16):
                 break
             m = fast_len(m + 1, cplx)
         M0 = best[1]
