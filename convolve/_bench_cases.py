@@ -436,7 +436,7 @@ def _signal_cases():
               lambda m, a, b: (lambda: _ss().convolve(a, b, mode="same"))),
              ("scipy", "scipy.oaconvolve",
               lambda m, a, b: (lambda: _ss().oaconvolve(a, b, mode="same")))],
-            flops=2 * 961 * 1024**2),
+            flops=2 * 961 * 1024**2, peakmem=True),
         _signal_case(
             "signal/convolve/1d_1e6_k101", "convolve", ((1_000_000,), (101,)), {},
             [("numpy", "numpy.convolve", lambda m, a, b: (lambda: m.convolve(a, b))),

@@ -18,7 +18,8 @@ GEMM_MIN_REDUCTION = 64
 BATCH_MAX_WIDTH = 32
 BATCH_MIN_JUNK = 0.2    # ... when the junk columns would be a fifth of the row
 # method= values of the NN family's forward (convolve.functional.conv*d)
-METHODS = ("auto", "direct", "winograd", "gemm", "batch")
+# ('fft' is handled by convolve.functional before the engine: convolve._fft.conv_fft)
+METHODS = ("auto", "direct", "winograd", "gemm", "batch", "fft")
 
 # Per-thread workspace the PLANE loop order may use: the flattened output
 # plane accumulator and the padded input plane should stay in L2.

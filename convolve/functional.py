@@ -167,6 +167,20 @@ def _conv(d, x, weight, bias, stride, padding, dilation, groups, padding_mode, f
         pairs = [(0, 0)] * d
     if flip:
         weight = weight[(Ellipsis,) + (slice(None, None, -1),) * d]
+    if method == "fft":
+        # frequency-domain correlation of the zero-padded input (convolve._fft)
+        from . import _fft
+        xp = np.ascontiguousarray(x, dtype=dtype)
+        if any(p for pr in pairs for p in pr):
+            xp = np.pad(xp, [(0, 0), (0, 0)] + [tuple(pr) for pr in pairs])
+        res = _fft.conv_fft(xp, np.ascontiguousarray(weight, dtype=dtype),
+                            None if bias is None else np.asarray(bias, dtype=dtype),
+                            stride, dilation, groups, workers)
+        res = res[0] if unbatched else res
+        if out is not None:
+            out[...] = res
+            return out
+        return res
     # ascontiguousarray with an explicit native dtype also byte-swaps and copies
     # read-only or strided views; a contiguous input of the right dtype is used as is.
     x5 = np.ascontiguousarray(x, dtype=dtype).reshape((N, C) + lift + x.shape[2:])
@@ -220,7 +234,7 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
         Written with the result and returned; must have the output's shape and dtype.
     workers : int, optional
         Threads: None uses :func:`convolve.get_num_threads`, -1 all CPUs.
-    method : {{'auto', 'direct', 'winograd', 'gemm', 'batch'}}, default 'auto'
+    method : {{'auto', 'direct', 'winograd', 'gemm', 'batch', 'fft'}}, default 'auto'
         Algorithm. ``'winograd'`` (F(2x2, 3x3)) computes 2-D layers with a
         3x3 kernel, stride 1, dilation 1 and one group, float32 or float64,
         with 2.25x fewer multiplications; its rounding error is within a
@@ -233,6 +247,9 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
         kernel for batches of 32+ with rows of at most 32 outputs where
         the kernel is at least a fifth of the padded row; the GEMM for
         strided or 1x1 layers with many channels per group; else direct.
+        ``'fft'`` (forced only; 'auto' never takes it here) transforms the
+        zero-padded input and the kernel and contracts the channels per
+        frequency: for large kernels.
 
     Returns
     -------

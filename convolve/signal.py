@@ -7,9 +7,10 @@ as :mod:`scipy.signal`, so ``from convolve import signal`` can replace
 ``boundary=`` modes for any number of dimensions, and ``out=``.
 
 The direct method runs in the library's compiled kernel (``pyx/_direct.pyx``).
-The FFT method currently performs its transforms through
-:func:`scipy.signal.fftconvolve` (pocketfft); a native FFT engine with
-overlap-add tiling is planned.
+The FFT method and overlap-add (``convolve/_fft.py``) take their transforms
+from :mod:`scipy.fft` (pocketfft, single precision for float32) and do the
+rest compiled (``pyx/_spectral.pyx``). ``method='auto'`` follows the cost
+model of ``convolve/_dispatch.py``, fitted on measurements.
 """
 import math
 import numbers
@@ -19,6 +20,8 @@ import time
 import numpy as np
 
 from . import _engine
+from . import _dispatch
+from . import _fft as _fftmod
 from ._threads import resolve_workers
 from ._validate import check_out
 
@@ -193,7 +196,9 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
     """
     in1, in2 = np.asarray(in1), np.asarray(in2)
     _check_mode(mode)
-    if method not in ("auto", "direct", "fft", "oa"):
+    # 'fft1' (one block) and 'oa' (tiles): the two FFT algorithms, forced (private);
+    # 'fft' lets the cost model pick between them
+    if method not in ("auto", "direct", "fft", "fft1", "oa"):
         raise ValueError("Acceptable method flags are 'auto', 'direct', or 'fft'.")
     pad_mode = _check_boundary(boundary)
     if in1.ndim == in2.ndim == 0:
@@ -237,11 +242,39 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
     else:
         start, length = [same_start(j) for j in sb], list(sa)
 
+    # An axis along which one operand has extent 1 convolves nothing: the output
+    # there is that operand times the other's window. Such axes become batch
+    # axes (thin shapes like (1000, 1) * (1, 1000) are an outer product, not a
+    # 1000 x 1000 FFT or a 1000-tap loop per output). With a non-zero boundary
+    # only kernel axes of extent 1 qualify (in1 is extended along the others).
+    deg = [i for i in range(len(sa)) if sb[i] == 1 or (sa[i] == 1 and fill_zero)]
+    if deg:
+        sl_a, sl_b = [slice(None)] * a.ndim, [slice(None)] * b.ndim
+        for i in deg:
+            if sb[i] == 1:
+                sl_a[nb + i] = slice(start[i], start[i] + length[i])
+            else:
+                sl_b[nb + i] = slice(start[i], start[i] + length[i])
+        keep = [i for i in range(len(sa)) if i not in deg]
+        perm = list(range(nb)) + [nb + i for i in deg] + [nb + i for i in keep]
+        a2, b2 = a[tuple(sl_a)].transpose(perm), b[tuple(sl_b)].transpose(perm)
+        if keep:
+            nb2 = nb + len(deg)
+            res = _convolve_nd(a2, b2, mode, list(range(nb2, a2.ndim)), boundary, fillvalue,
+                               workers, method, same_start=same_start, fft_dtypes=fft_dtypes)
+        else:
+            res = np.multiply(a2, b2)
+            if not fft_dtypes:
+                res = res.astype(rdt, copy=False)
+        res = res.transpose(np.argsort(perm))
+        return np.moveaxis(res, range(nb, in1.ndim), axes)
+
     if method == "auto":
-        method = _choose(rdt, a.shape, b.shape, nb, length, workers)
-    if method in ("fft", "oa"):
+        method = _choose(rdt, a, b, nb, start, length, workers)
+    if method in ("fft", "fft1", "oa"):
         res = _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers,
-                          overlap_add=method == "oa", round_ints=not fft_dtypes)
+                          overlap_add={"fft": None, "fft1": False, "oa": True}[method],
+                          round_ints=not fft_dtypes)
         if fft_dtypes:
             return np.moveaxis(res, range(nb, in1.ndim), axes)
     else:
@@ -270,8 +303,9 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
 
 def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_add=False,
                 round_ints=True):
-    import scipy.fft
-    import scipy.signal
+    """The window of the full convolution through the FFT engine (convolve/_fft.py):
+    one pruned transform, or overlap-save tiles with ``overlap_add`` (None: the
+    cheaper of the two by the cost model)."""
     sa, sb = a.shape[nb:], b.shape[nb:]
     if not (pad_mode == "constant" and fillvalue == 0):
         lo = [max(0, j - 1 - s) for j, s in zip(sb, start)]
@@ -279,40 +313,49 @@ def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_a
         kw = {"constant_values": fillvalue} if pad_mode == "constant" else {}
         a = np.pad(a, [(0, 0)] * nb + list(zip(lo, hi)), mode=pad_mode, **kw)
         start = [s + q for s, q in zip(start, lo)]
-    axes = list(range(nb, a.ndim))
-    with scipy.fft.set_workers(resolve_workers(workers)):
-        fn = scipy.signal.oaconvolve if overlap_add else scipy.signal.fftconvolve
-        full = fn(a, b, mode="full", axes=axes)
     rt = np.result_type(a, b)
+    # as scipy.fft transforms each input: integers and bools in float64,
+    # float16 in float32; the spectra then combine (bool with float32 -> float64)
+    cdt = np.result_type(*[np.float64 if x.dtype.kind in "biu" else
+                           np.float32 if x.dtype.kind == "f" and x.dtype.itemsize <= 4 else
+                           x.dtype for x in (a, b)])
+    a, b = a.astype(cdt, copy=False), b.astype(cdt, copy=False)
+    one_kernel = math.prod(b.shape[:nb]) == 1
+    if overlap_add is None and one_kernel:
+        costs = _dispatch.estimate_costs(
+            a.shape[nb:], b.shape[nb:], length, cdt, workers, start=start,
+            batch=math.prod(np.broadcast_shapes(a.shape[:nb], b.shape[:nb])))
+        overlap_add = costs["oa"] < costs["fft"]
+    if overlap_add and one_kernel:
+        res = _fftmod.oa_window(a, b, nb, start, length, workers)
+    else:
+        res = _fftmod.fft_window(a, b, nb, start, length, workers)
     if rt.kind in "biu" and round_ints:
-        full = np.around(full.real if np.iscomplexobj(full) else full)
-    win = tuple(slice(None) for _ in range(nb)) + tuple(
-        slice(s, s + n) for s, n in zip(start, length))
-    return np.ascontiguousarray(full[win])
+        res = np.around(res, out=res)
+    return res
 
 
-# Provisional cost model for method='auto', fitted on the development machine
-# (AMD EPYC Zen 3, 2 cores) over 1-D/2-D/3-D shapes: the direct kernel's
-# nanoseconds per multiply-add per thread, and scipy.fft's nanoseconds per
-# N*log2(N) of the padded transform size, by compute dtype. To be replaced by
-# the calibrated dispatcher of the native FFT engine.
-_DIRECT_NS_PER_MAC = {"f4": 0.045, "f8": 0.09, "c8": 0.27, "c16": 0.54}
-_FFT_NS_PER_NLOGN = {"f4": 1.2, "f8": 2.0, "c8": 2.5, "c16": 4.0}
+def _int_fft_ok(a, b):
+    """SciPy's integer-precision guard: the FFT (then rounded) may serve integer
+    inputs only while ``max|a| * max|b| * min(a.size, b.size)`` fits the
+    float64 mantissa."""
+    if a.dtype == np.uint64 or b.dtype == np.uint64 or a.dtype.kind == "b":
+        return False
+    bound = int(np.abs(a.astype(np.int64, copy=False)).max(initial=0)) * \
+        int(np.abs(b.astype(np.int64, copy=False)).max(initial=0)) * min(a.size, b.size)
+    return bound <= 2**52 - 1
 
 
-def _choose(rdt, a_shape, b_shape, nb, length, workers):
+def _choose(rdt, a, b, nb, start, length, workers):
+    """'direct', 'fft' or 'oa' for method='auto' (convolve/_dispatch.py)."""
     if rdt.kind in "biu":
-        return "direct"   # exact; the FFT path would round through floats
-    key = rdt.kind + str(max(rdt.itemsize, 4))
-    taps = math.prod(b_shape[nb:])
-    batch = math.prod(np.broadcast_shapes(a_shape[:nb], b_shape[:nb]))
-    direct_ns = batch * math.prod(length) * taps * _DIRECT_NS_PER_MAC[key] \
-        / resolve_workers(workers)
-    import scipy.fft
-    fft_len = math.prod(scipy.fft.next_fast_len(i + j - 1, True)
-                        for i, j in zip(a_shape[nb:], b_shape[nb:]))
-    fft_ns = batch * fft_len * max(1.0, math.log2(fft_len)) * _FFT_NS_PER_NLOGN[key]
-    return "direct" if direct_ns <= fft_ns else "fft"
+        if not _int_fft_ok(a, b):
+            return "direct"
+        rdt = np.dtype(np.float64)
+    B = math.prod(np.broadcast_shapes(a.shape[:nb], b.shape[:nb]))
+    m = _dispatch.choose_method(a.shape[nb:], b.shape[nb:], start, length, rdt, workers,
+                                batch=B, kernel_batch=math.prod(b.shape[:nb]))
+    return "fft1" if m == "fft" else m
 
 
 def _finish(res, out):
@@ -340,8 +383,11 @@ _COMMON = """
         index ``(n2 - 1) // 2``.
     method : {{'auto', 'direct', 'fft'}}, default 'auto'
         ``'direct'``: the compiled direct kernel; exact for integers.
-        ``'fft'``: transforms by :func:`scipy.signal.fftconvolve` (pocketfft).
-        ``'auto'``: a cost model picks; integers always go direct.
+        ``'fft'``: through FFTs (transforms by :mod:`scipy.fft`): one block, or
+        overlap-save tiles where the cost model finds them cheaper.
+        ``'auto'``: a fitted cost model picks among direct, FFT and overlap-add
+        (see :doc:`/guide/methods`); integers take an FFT only while the
+        result is exactly representable (SciPy's guard), else go direct.
     axes : int or sequence of int, optional
         Axes to {what2} along (default: all). The other axes are batch axes:
         extents must be equal or 1 (broadcast), and each batch entry is
@@ -565,10 +611,13 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, workers=
 def fftconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     """Convolve two N-dimensional arrays using FFTs (as :func:`scipy.signal.fftconvolve`).
 
-    The transforms currently run through :func:`scipy.signal.fftconvolve`
-    (pocketfft) with `workers` threads, on the full output, then the mode's
-    window is taken as :func:`convolve` does (so batch axes broadcast in
-    every mode); float32 input gives float32 output.
+    One pruned transform of the whole problem (or overlap-save tiles, as
+    :func:`oaconvolve`, where the cost model finds them cheaper): transforms by :mod:`scipy.fft`
+    (pocketfft, with `workers` threads) at the fast sizes
+    (:func:`scipy.fft.next_fast_len`) that hold the mode's window free of
+    wrap-around, the spectral product compiled and in place; batch axes
+    broadcast; float32 input gives float32 output (single-precision
+    transforms).
 
     Parameters
     ----------
@@ -607,9 +656,12 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, workers=None):
 def oaconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     """Convolve two N-dimensional arrays by overlap-add (as :func:`scipy.signal.oaconvolve`).
 
-    The computation currently runs through :func:`scipy.signal.oaconvolve`
-    (full output, then the mode's window as :func:`convolve` takes it) with
-    `workers` threads for its transforms.
+    Overlap-save tiles along the first convolved axis, of a size chosen by a
+    cost model, transformed a chunk at a time by `workers` threads: the
+    extra memory is a few chunks (about a MiB each), not a padded copy of the
+    input, so a 1e8-sample signal with a 1001-tap filter needs only the
+    output and ~10 MB more. Falls back to one FFT when a single tile is
+    cheapest, or when the kernel varies along batch axes.
 
     Parameters
     ----------
@@ -670,11 +722,15 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
 
     Notes
     -----
-    Integer inputs always choose ``'direct'`` (exact). Otherwise a cost model
-    compares ``batch * outputs * taps * c_direct / threads`` against
-    ``batch * N log2 N * c_fft`` for the padded FFT size ``N``, with
-    per-dtype constants fitted on the development machine (float32:
-    0.045 ns and 1.2 ns); a calibrated model comes with the native FFT engine.
+    The predicted seconds of the direct kernel, one FFT and overlap-add come
+    from operation counts times per-dtype constants fitted on measurements
+    (``tools/fit_dispatch.py``, stored in ``convolve/_dispatch.py``); on a
+    held-out grid of shapes it picks the fastest method in about three cases
+    out of four and one within 20 % of the fastest in nine out of ten (see
+    :doc:`/guide/methods`). ``'fft'`` is returned for both FFT methods. A
+    single FFT whose spectra would exceed 2 GiB is never chosen. Integer
+    inputs take an FFT only while ``max|in1| * max|in2| * min(sizes)`` stays
+    below ``2**52`` (SciPy's guard); the result is then rounded back, exact.
 
     Examples
     --------
@@ -697,15 +753,22 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
                 ts.append(time.perf_counter() - t)
             times[m] = float(np.median(ts))
         return min(times, key=times.get), times
-    if in1.ndim != in2.ndim or in1.ndim == 0:
+    if in1.ndim != in2.ndim or in1.ndim == 0 or in1.size == 0 or in2.size == 0:
         return "direct"
     rdt, _ = _dtypes(in1, in2)
-    s1, s2 = in1.shape, in2.shape
-    if math.prod(s2) > math.prod(s1):
-        s1, s2 = s2, s1
-    length = {"full": [i + j - 1 for i, j in zip(s1, s2)], "same": list(in1.shape),
-              "valid": [abs(i - j) + 1 for i, j in zip(s1, s2)]}[mode]
-    return _choose(rdt, s1, s2, 0, length, None)
+    a, b = in1, in2
+    if mode == "valid":
+        if not all(i >= j for i, j in zip(a.shape, b.shape)):
+            a, b = b, a
+        start = [j - 1 for j in b.shape]
+        length = [abs(i - j) + 1 for i, j in zip(a.shape, b.shape)]
+    elif mode == "full":
+        if b.size > a.size:
+            a, b = b, a
+        start, length = [0] * a.ndim, [i + j - 1 for i, j in zip(a.shape, b.shape)]
+    else:
+        start, length = [(j - 1) // 2 for j in b.shape], list(a.shape)
+    return "direct" if _choose(rdt, a, b, 0, start, length, None) == "direct" else "fft"
 
 
 # Vector-Jacobian products (adjoints); at the end: _signal_vjp builds on the above.

@@ -438,15 +438,18 @@ cdef int _stack(const numeric* x, const numeric* w, const numeric* wp, numeric* 
                 nq = o_end - o
                 if nq > 6:
                     nq = 6
-                if nq == 1:
-                    # a lone channel: the 1-channel tile, 4x wider, wastes nothing
-                    for q in range((rows * Wp + TW - 1) // TW):
-                        _tile(acc, stk + q * TW, off, w + o * ntaps, ntaps, 1)
-                        f_end = (q + 1) * TW
-                        if f_end > rows * Wp:
-                            f_end = rows * Wp
-                        _scatter(out + (((n * O + o) * OD + od) * OH + oh0) * OW,
-                                 acc, q * TW, f_end, Wp, OW, bias, o)
+                if nq <= 3:
+                    # one to three channels: the 1-channel tile (4x wider) per
+                    # channel wastes nothing, where the 6-channel tile would
+                    # compute at least half its lanes for nothing
+                    for j in range(nq):
+                        for q in range((rows * Wp + TW - 1) // TW):
+                            _tile(acc, stk + q * TW, off, w + (o + j) * ntaps, ntaps, 1)
+                            f_end = (q + 1) * TW
+                            if f_end > rows * Wp:
+                                f_end = rows * Wp
+                            _scatter(out + (((n * O + o + j) * OD + od) * OH + oh0) * OW,
+                                     acc, q * TW, f_end, Wp, OW, bias, o + j)
                     continue
                 wpp = wp + (g * P6 + (o - g * Og) // 6) * ntaps * 6
                 for q in range(nt):

@@ -19,7 +19,7 @@ CASES = [  # d, N, C, O, size, kernel, stride, padding, dilation, groups
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("method", ["direct", "gemm", "batch", "auto"])
+@pytest.mark.parametrize("method", ["direct", "gemm", "batch", "fft", "auto"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_method_matches_reference(case, method, dtype, rng, assert_close):
     d, N, C, O, size, k, s, p, dl, g = case
