@@ -54,6 +54,10 @@ cdef extern from "_pool_kernels.h" nogil:
                           Py_ssize_t sw, Py_ssize_t n)
     void cv_pool_hsum_f64(const double* r0, double* o, Py_ssize_t OW, Py_ssize_t KW,
                           Py_ssize_t sw, Py_ssize_t n)
+    void cv_pool_addrow_f32(float* row, const float* g, Py_ssize_t lo, Py_ssize_t hi,
+                            Py_ssize_t sw, Py_ssize_t a, Py_ssize_t W)
+    void cv_pool_addrow_f64(double* row, const double* g, Py_ssize_t lo, Py_ssize_t hi,
+                            Py_ssize_t sw, Py_ssize_t a, Py_ssize_t W)
 
 # Scratch slack past a padded row: the stride-2 vector loads read up to two
 # vectors (16 floats) beyond a block's first tap.
@@ -377,18 +381,32 @@ cdef int _avg_bwd(const real* go, real* gi,
                   Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
                   Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw,
                   bint include_pad, Py_ssize_t divisor, int n_threads) noexcept nogil:
+    """Per output row: g = grad_out / count, then for each input row of the
+    window and each tap kw (descending), the row's in-bounds range of
+    outputs added in one vector sweep. A cell still receives its terms in
+    (od, oh, ow) order: kw descending is ow ascending for a fixed cell."""
     cdef Py_ssize_t NC = N * C
-    cdef Py_ssize_t nc, od, oh, ow, idd, ih, iw
-    cdef Py_ssize_t d_lo, d_hi, d_full, h_lo, h_hi, h_full, w_lo, w_hi, w_full, cnt
+    cdef Py_ssize_t nc, od, oh, ow, idd, ih, kw, a, b, lo, hi, fac
+    cdef Py_ssize_t d_lo, d_hi, d_full, h_lo, h_hi, h_full
     cdef Window win
     cdef real* plane
     cdef real* row
     cdef const real* grow
-    cdef real g
+    cdef real* g
+    cdef int* wcnt = <int*> malloc((OW if OW > 0 else 1) * sizeof(int))
+    if wcnt == NULL:
+        return -1
+    # every window holds an input cell (PyTorch's output-size rule)
+    for ow in range(OW):
+        win = _avg_window(ow, sw, pw, KW, W)
+        wcnt[ow] = <int> (win.full if include_pad else win.hi - win.lo)
     if n_threads > NC:
         n_threads = <int> NC if NC > 0 else 1
     with parallel(num_threads=n_threads):
+        g = <real*> malloc((OW if OW > 0 else 1) * sizeof(real))
         for nc in prange(NC, schedule='static'):
+            if g == NULL:
+                continue
             plane = gi + nc * D * H * W
             for od in range(OD):
                 win = _avg_window(od, sd, pd, KD, D)
@@ -396,24 +414,32 @@ cdef int _avg_bwd(const real* go, real* gi,
                 for oh in range(OH):
                     win = _avg_window(oh, sh, ph, KH, H)
                     h_lo, h_hi, h_full = win.lo, win.hi, win.full
+                    if d_lo >= d_hi or h_lo >= h_hi:
+                        continue
                     grow = go + ((nc * OD + od) * OH + oh) * OW
-                    for ow in range(OW):
-                        win = _avg_window(ow, sw, pw, KW, W)
-                        w_lo, w_hi, w_full = win.lo, win.hi, win.full
-                        if d_lo >= d_hi or h_lo >= h_hi or w_lo >= w_hi:
-                            continue
-                        if divisor > 0:
-                            cnt = divisor
-                        elif include_pad:
-                            cnt = d_full * h_full * w_full
-                        else:
-                            cnt = (d_hi - d_lo) * (h_hi - h_lo) * (w_hi - w_lo)
-                        g = grow[ow] / cnt
-                        for idd in range(d_lo, d_hi):
-                            for ih in range(h_lo, h_hi):
-                                row = plane + (idd * H + ih) * W
-                                for iw in range(w_lo, w_hi):
-                                    row[iw] = row[iw] + g
+                    if divisor > 0:
+                        for ow in range(OW):
+                            g[ow] = grow[ow] / <real> divisor
+                    else:
+                        fac = d_full * h_full if include_pad else (d_hi - d_lo) * (h_hi - h_lo)
+                        for ow in range(OW):
+                            g[ow] = grow[ow] / <real> (<int> fac * wcnt[ow])
+                    for idd in range(d_lo, d_hi):
+                        for ih in range(h_lo, h_hi):
+                            row = plane + (idd * H + ih) * W
+                            for kw in range(KW - 1, -1, -1):
+                                a = pw - kw
+                                lo = 0 if a <= 0 else (a + sw - 1) // sw
+                                b = W - 1 + a
+                                hi = 0 if b < 0 else b // sw + 1
+                                if hi > OW:
+                                    hi = OW
+                                if real is float:
+                                    cv_pool_addrow_f32(row, g, lo, hi, sw, a, W)
+                                else:
+                                    cv_pool_addrow_f64(row, g, lo, hi, sw, a, W)
+        free(g)
+    free(wcnt)
     return 0
 
 
@@ -477,8 +503,12 @@ def avg_pool_backward(const real[:, :, :, :, ::1] grad_out, real[:, :, :, :, ::1
     cdef Py_ssize_t pd = p[0], ph = p[1], pw = p[2]
     if grad_out.size == 0 or grad_in.size == 0:
         return
+    cdef int rc
     with nogil:
-        _avg_bwd(&grad_out[0, 0, 0, 0, 0], &grad_in[0, 0, 0, 0, 0],
-                 grad_in.shape[0], grad_in.shape[1], grad_in.shape[2], grad_in.shape[3],
-                 grad_in.shape[4], grad_out.shape[2], grad_out.shape[3], grad_out.shape[4],
-                 KD, KH, KW, sd, sh, sw, pd, ph, pw, include_pad, divisor, n_threads)
+        rc = _avg_bwd(&grad_out[0, 0, 0, 0, 0], &grad_in[0, 0, 0, 0, 0],
+                      grad_in.shape[0], grad_in.shape[1], grad_in.shape[2],
+                      grad_in.shape[3], grad_in.shape[4], grad_out.shape[2],
+                      grad_out.shape[3], grad_out.shape[4],
+                      KD, KH, KW, sd, sh, sw, pd, ph, pw, include_pad, divisor, n_threads)
+    if rc != 0:
+        raise MemoryError("avg_pool_backward: no memory for the count table")

@@ -291,6 +291,35 @@ CV_DEFINE_POOL_VEC(f32, float, cv_pvf, cv_pvi, cv_pviu, int32_t, 8, CV_PEVEN_F32
                    ((cv_pvi){0, 1, 2, 3, 4, 5, 6, 7}))
 CV_DEFINE_POOL_VEC(f64, double, cv_pvd, cv_pvl, cv_pvlu, int64_t, 4, CV_PEVEN_F64,
                    ((cv_pvl){0, 1, 2, 3}))
+
+/* Average pooling's backward along one row: row[ow*sw - a] += g[ow] for ow in
+ * [lo, hi) (the caller's range of in-bounds taps). With stride 2 each block
+ * adds (g0, 0, g1, 0, ...) to 2L cells: +0 leaves every cell as it was (a
+ * gradient that starts at +0 never holds -0). */
+#define CV_DEFINE_POOL_SCATTER(SFX, T, V, VI, L, ILO, IHI)                     \
+static inline void cv_pool_addrow_##SFX(T *row, const T *g, ptrdiff_t lo,     \
+        ptrdiff_t hi, ptrdiff_t sw, ptrdiff_t a, ptrdiff_t W)                 \
+{                                                                             \
+    ptrdiff_t ow = lo;                                                        \
+    if (sw == 1) {                                                            \
+        for (; ow + L <= hi; ow += L)                                         \
+            *(V *)(row + ow - a) += *(const V *)(g + ow);                     \
+    } else if (sw == 2) {                                                     \
+        V z = (V){0};                                                         \
+        for (; ow + L <= hi && 2 * (ow + L) - a <= W; ow += L) {              \
+            V gv = *(const V *)(g + ow);                                      \
+            T *b = row + 2 * ow - a;                                          \
+            *(V *)b += __builtin_shuffle(gv, z, ILO);                         \
+            *(V *)(b + L) += __builtin_shuffle(gv, z, IHI);                   \
+        }                                                                     \
+    }                                                                         \
+    for (; ow < hi; ow++) row[ow * sw - a] += g[ow];                          \
+}
+CV_DEFINE_POOL_SCATTER(f32, float, cv_pvf, cv_pvi, 8,
+                       ((cv_pvi){0, 8, 1, 9, 2, 10, 3, 11}),
+                       ((cv_pvi){4, 12, 5, 13, 6, 14, 7, 15}))
+CV_DEFINE_POOL_SCATTER(f64, double, cv_pvd, cv_pvl, 4,
+                       ((cv_pvl){0, 4, 1, 5}), ((cv_pvl){2, 6, 3, 7}))
 #else
 #define CV_DEFINE_POOL_PLAIN(SFX, T)                                           \
 static inline void cv_pool_vmax_##SFX(const T *p, const ptrdiff_t *off, int nr,\
@@ -330,6 +359,15 @@ static inline void cv_pool_hsum_##SFX(const T *r0, T *o, ptrdiff_t OW,        \
 }
 CV_DEFINE_POOL_PLAIN(f32, float)
 CV_DEFINE_POOL_PLAIN(f64, double)
+#define CV_DEFINE_POOL_PLAIN_SCATTER(SFX, T)                                   \
+static inline void cv_pool_addrow_##SFX(T *row, const T *g, ptrdiff_t lo,     \
+        ptrdiff_t hi, ptrdiff_t sw, ptrdiff_t a, ptrdiff_t W)                 \
+{                                                                             \
+    (void)W;                                                                  \
+    for (ptrdiff_t ow = lo; ow < hi; ow++) row[ow * sw - a] += g[ow];         \
+}
+CV_DEFINE_POOL_PLAIN_SCATTER(f32, float)
+CV_DEFINE_POOL_PLAIN_SCATTER(f64, double)
 #define CV_DEFINE_POOL_PLAIN_IDX(SFX, IX)                                      \
 static inline void cv_pool_vmax_idx_##SFX(const T *p, const ptrdiff_t *off,   \
         int nr, ptrdiff_t W, T *s, IX *ix)                                    \

@@ -294,3 +294,7 @@ def test_row_kernels_match_torch(case, dtype, special, rng, torch, assert_close)
             assert_close(a, torch.nn.functional.avg_pool2d(
                 torch.from_numpy(x), k, s, p, ceil, **kw).numpy())
             assert_close(a, ref.avg_pool(x, k, stride=s, padding=p, ceil_mode=ceil, **kw))
+            g = rng.standard_normal(a.shape).astype(dtype)
+            gx = P.avg_pool2d_backward(g, x.shape, k, s, p, ceil, **kw)
+            assert_close(gx, ref.avg_pool_backward(g, x.shape, k, stride=s, padding=p,
+                                                   ceil_mode=ceil, **kw))
