@@ -18,6 +18,11 @@
 # Window bounds are computed inline, not by a helper writing through
 # pointers: Cython would not privatize variables whose address is taken.
 #
+# The forward kernels and average pooling's backward work row by row in vector
+# registers (pyx/_pool_kernels.h, which draws the scheme); max pooling falls
+# back to the generic tap sweep for rows with a window that holds no input
+# cell (average pooling's windows always hold one: pad <= kernel / 2).
+#
 # Forward kernels are parallel over output rows (n, c, od, oh); backward ones
 # over (n, c) planes, since windows overlap and a plane's gradient is a
 # scatter-add. Each output element is written by exactly one thread in a fixed

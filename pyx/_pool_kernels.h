@@ -7,23 +7,25 @@
  *               x[row][w]        (and ix[w] = flat index of the winner)
  *   horizontal  out[ow] = max over kw of s[ow*sw - pw + kw*dw]
  *
- * `s` is padded with -inf on both sides (index INT64_MAX), so the horizontal
- * pass has no bounds checks. With stride 2 the taps of L consecutive outputs
- * are the even lanes of two consecutive vectors (deinterleaved with one
- * shuffle), so a k3s2 window costs three vector maxima per L outputs.
+ * `s` is padded with -inf on both sides (index: IX's maximum), so the
+ * horizontal pass has no bounds checks. With stride 2 the taps of L
+ * consecutive outputs are the even lanes of two vectors (deinterleaved with
+ * one shuffle), so a k3s2 window costs three vector maxima per L outputs.
  *
  * The max with indices keeps PyTorch's semantics in any combining order by
  * ranking (value, index) pairs: a NaN beats every number and, among NaNs, the
  * largest index wins (PyTorch takes every NaN it meets in (kd, kh, kw) order,
  * i.e. the last); among equal numbers the smallest index wins (the first
- * occurrence). Padding cells (-inf, INT64_MAX) therefore never win unless the
- * window holds no input cell, which the caller excludes. The values-only path
- * uses `v > m || v != v`: the same value, up to the sign of a zero max when
- * +0 and -0 tie (the first one in (kw, kh) order rather than (kh, kw)).
+ * occurrence). Padding cells therefore never win unless the window holds no
+ * input cell, which the caller excludes. The values-only path uses
+ * `v > m || v != v`: the same value, up to the sign of a zero max when +0
+ * and -0 tie (the first one in (kw, kh) order rather than (kh, kw)).
  *
- * Average pooling keeps the generic kernel's summation order exactly: per
- * output, 0 + taps in (kd, kh, kw) order, the row sweep adding one tap of L
- * outputs at a time.
+ * Average pooling keeps the generic kernels' summation orders exactly.
+ * Forward: per output, 0 + taps in (kd, kh, kw) order, the row sweep adding
+ * one tap of L outputs at a time. Backward: each window row receives the
+ * output row's g = grad / count tap by tap, kw descending, which for any one
+ * cell is ow ascending, the order of the per-output loop it replaces.
  */
 #ifndef CONVOLVE_POOL_KERNELS_H
 #define CONVOLVE_POOL_KERNELS_H
