@@ -32,6 +32,7 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, int64_t, uint64_t, INT32_MAX, INT64_MAX
 from libc.math cimport INFINITY
 from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 
 from _types cimport real
 
@@ -246,9 +247,12 @@ cdef int _max_fwd(const real* x, real* out, int64_t* idx,
 
 cdef int _max_bwd(const real* go, const int64_t* idx, real* gi, char* bad,
                   Py_ssize_t NC, Py_ssize_t P, Py_ssize_t Q, int n_threads) noexcept nogil:
-    """gi[nc, idx[nc, q]] += go[nc, q]; P input elements, Q outputs per plane.
-    gi arrives zeroed: np.zeros's fresh pages are zeroed once, by the OS on
-    first touch here (a memset in this loop would zero them a second time).
+    """gi[nc] = 0, then gi[nc, idx[nc, q]] += go[nc, q]; P input elements, Q
+    outputs per plane. Each plane is zeroed by the thread that scatters into
+    it, while it sits in cache (the caller passes np.empty memory): with
+    np.zeros, calloc either memsets the whole block first (heap memory, one
+    more pass) or leaves the pages to be faulted in by the scatter itself,
+    both measured 1.5-1.6x slower with 2 threads.
     bad[nc] = 1 where plane nc has an index outside [0, P) (skipped)."""
     cdef Py_ssize_t nc, q
     cdef uint64_t j
@@ -263,6 +267,7 @@ cdef int _max_bwd(const real* go, const int64_t* idx, real* gi, char* bad,
             g = gi + nc * P
             ix = idx + nc * Q
             gq = go + nc * Q
+            memset(g, 0, P * sizeof(real))
             b = 0
             for q in range(Q):
                 # one unsigned compare catches negative indices too
@@ -471,9 +476,13 @@ def max_pool_forward(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] out,
 
 def max_pool_backward(const real[:, ::1] grad_out, const int64_t[:, ::1] idx,
                       real[:, ::1] grad_in, char[::1] bad, int n_threads):
-    """grad_in[nc, idx[nc, q]] += grad_out[nc, q] on (N*C, Q) / (N*C, P) blocks;
-    bad[nc] set to 1 where plane nc holds an index outside [0, P)."""
-    if grad_out.size == 0 or grad_in.size == 0:
+    """grad_in[nc] = scatter-add of grad_out[nc, q] at idx[nc, q] on (N*C, Q) /
+    (N*C, P) blocks; grad_in need not be initialized. bad[nc] set to 1 where
+    plane nc holds an index outside [0, P)."""
+    if grad_in.size == 0:
+        return
+    if grad_out.size == 0:
+        grad_in[:, :] = 0
         return
     with nogil:
         _max_bwd(&grad_out[0, 0], &idx[0, 0], &grad_in[0, 0], &bad[0],
