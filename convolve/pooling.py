@@ -192,7 +192,7 @@ def _avg_pool_backward(nd, grad_out, input_shape, kernel_size, stride, padding, 
         raise ValueError(f"grad_out must have shape {expected} (the output of the forward "
                          f"pooling of input_shape {in_shape}), got {g.shape}")
     g5 = np.ascontiguousarray(g, dtype=dt).reshape((N, C) + _five(osp, 1))
-    gi = np.zeros((N, C) + _five(sp, 1), dtype=dt)
+    gi = np.empty((N, C) + _five(sp, 1), dtype=dt)  # zeroed plane by plane by the kernel
     n = resolve_workers(workers, _work(N, C, osp, k))
     _pool.avg_pool_backward(g5, gi, _five(k, 1), _five(s, 1), _five(p, 0),
                             bool(count_include_pad), div, n)
