@@ -145,7 +145,7 @@ def _max_pool_backward(nd, grad_out, indices, input_shape, workers):
     P, Q = math.prod(sp), math.prod(g.shape[-nd:])
     g2 = np.ascontiguousarray(g, dtype=dt).reshape(N * C, Q)
     i2 = np.ascontiguousarray(idx, dtype=np.int64).reshape(N * C, Q)
-    gi = np.zeros((N * C, P), dtype=dt)
+    gi = np.empty((N * C, P), dtype=dt)  # zeroed plane by plane by the kernel
     bad = np.zeros(N * C, dtype=np.int8)
     n = resolve_workers(workers, N * C * Q)
     _pool.max_pool_backward(g2, i2, gi, bad, n)
@@ -192,7 +192,7 @@ def _avg_pool_backward(nd, grad_out, input_shape, kernel_size, stride, padding, 
         raise ValueError(f"grad_out must have shape {expected} (the output of the forward "
                          f"pooling of input_shape {in_shape}), got {g.shape}")
     g5 = np.ascontiguousarray(g, dtype=dt).reshape((N, C) + _five(osp, 1))
-    gi = np.zeros((N, C) + _five(sp, 1), dtype=dt)
+    gi = np.empty((N, C) + _five(sp, 1), dtype=dt)  # zeroed plane by plane by the kernel
     n = resolve_workers(workers, _work(N, C, osp, k))
     _pool.avg_pool_backward(g5, gi, _five(k, 1), _five(s, 1), _five(p, 0),
                             bool(count_include_pad), div, n)
@@ -913,7 +913,7 @@ def global_max_pool_backward(grad_out, indices, input_shape, workers=None):
         raise ValueError(f"grad_out must have shape {(N, C) + (1,) * len(sp)}, got {g.shape}")
     if idx.shape != g.shape:
         raise ValueError(f"indices must have the shape of grad_out {g.shape}, got {idx.shape}")
-    gi = np.zeros((N * C, P), dtype=dt)
+    gi = np.empty((N * C, P), dtype=dt)  # zeroed by the kernel
     bad = np.zeros(N * C, dtype=np.int8)
     _pool.max_pool_backward(np.ascontiguousarray(g, dtype=dt).reshape(N * C, 1),
                             np.ascontiguousarray(idx, dtype=np.int64).reshape(N * C, 1),

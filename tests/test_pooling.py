@@ -239,3 +239,62 @@ def test_random_options_match_torch(nd, data, torch, assert_close):
     assume(all(L >= ki for L, ki in zip(sp, k)))
     ya = AVG[nd](x, k, s, p, ceil, cip)
     assert_close(ya, getattr(tf, f"avg_pool{nd}d")(tx, k, s, p, ceil, cip).numpy())
+
+
+# Row kernels (pyx/_pool_kernels.h): interior outputs in vectors of 8 floats /
+# 4 doubles (stride 1 and 2), the rest scalar; widths around the vector
+# lengths, kernels reaching the padding, dilation, ceil_mode windows. Values
+# from a few integers (ties everywhere: the first occurrence's index must win
+# across rows and columns), plus NaNs and -inf.
+ROW_CASES = [
+    # (H, W), kernel, stride, padding, dilation, ceil_mode
+    ((3, 7), 3, 2, 1, 1, False),
+    ((4, 8), 2, 2, 0, 1, False),
+    ((5, 15), 3, 2, 1, 1, True),
+    ((3, 16), 2, 1, 0, 1, False),
+    ((4, 17), 3, 1, 1, 1, False),
+    ((5, 33), (2, 3), 2, (1, 1), (2, 1), True),
+    ((3, 40), 3, 2, 1, 2, False),
+    ((6, 41), (3, 4), (2, 2), (1, 2), 1, True),
+    ((4, 37), (1, 3), (1, 3), (0, 1), 1, True),
+    ((3, 64), (2, 5), (1, 2), (1, 2), (1, 3), False),
+    ((2, 112), 3, 2, 1, 1, False),
+    ((7, 23), (2, 2), (2, 1), (1, 1), (1, 1), True),
+]
+ROW_IDS = [f"{c[0][0]}x{c[0][1]}-{i}" for i, c in enumerate(ROW_CASES)]
+
+
+@pytest.mark.parametrize("special", [False, True], ids=["ties", "nan-inf"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ROW_CASES, ids=ROW_IDS)
+def test_row_kernels_match_torch(case, dtype, special, rng, torch, assert_close):
+    sp, k, s, p, d, ceil = case
+    x = rng.integers(-2, 3, size=(2, 3) + sp).astype(dtype)
+    if special:
+        flat = x.reshape(-1)
+        flat[rng.choice(flat.size, flat.size // 10, replace=False)] = np.nan
+        flat[rng.choice(flat.size, flat.size // 10, replace=False)] = -np.inf
+        x[1, 2] = -np.inf                     # a channel of -inf only
+    y, idx = P.max_pool2d(x, k, s, p, d, ceil, return_indices=True)
+    ty, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), k, s, p, d, ceil,
+                                              return_indices=True)
+    ry, ridx = ref.max_pool(x, k, s, p, d, ceil)
+    np.testing.assert_array_equal(y, ty.numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(idx, ridx)
+    np.testing.assert_array_equal(P.max_pool2d(x, k, s, p, d, ceil), y)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(P.max_pool2d_backward(g, idx, x.shape), ref.max_pool_backward(g, ridx, x.shape))
+    if np.all(np.asarray(d) == 1) and not special:
+        x = rng.standard_normal((2, 3) + sp).astype(dtype)
+        for pad, div in AVG_OPTS:
+            kw = dict(count_include_pad=pad, divisor_override=div)
+            a = P.avg_pool2d(x, k, s, p, ceil, **kw)
+            assert_close(a, torch.nn.functional.avg_pool2d(
+                torch.from_numpy(x), k, s, p, ceil, **kw).numpy())
+            assert_close(a, ref.avg_pool(x, k, stride=s, padding=p, ceil_mode=ceil, **kw))
+            g = rng.standard_normal(a.shape).astype(dtype)
+            gx = P.avg_pool2d_backward(g, x.shape, k, s, p, ceil, **kw)
+            assert_close(gx, ref.avg_pool_backward(g, x.shape, k, stride=s, padding=p,
+                                                   ceil_mode=ceil, **kw))

@@ -1,0 +1,389 @@
+/* Row kernels for max and average pooling (pyx/_pool.pyx).
+ *
+ * One output row of a max pool is computed in two passes over L1-resident
+ * scratch:
+ *
+ *   vertical    s[w] = max over the window's valid input rows (kd, kh) of
+ *               x[row][w]        (and ix[w] = flat index of the winner)
+ *   horizontal  out[ow] = max over kw of s[ow*sw - pw + kw*dw]
+ *
+ * `s` is padded with -inf on both sides (index: IX's maximum), so the
+ * horizontal pass has no bounds checks. With stride 2 the taps of L
+ * consecutive outputs are the even lanes of two vectors (deinterleaved with
+ * one shuffle), so a k3s2 window costs three vector maxima per L outputs.
+ *
+ * The max with indices keeps PyTorch's semantics in any combining order by
+ * ranking (value, index) pairs: a NaN beats every number and, among NaNs, the
+ * largest index wins (PyTorch takes every NaN it meets in (kd, kh, kw) order,
+ * i.e. the last); among equal numbers the smallest index wins (the first
+ * occurrence). Padding cells therefore never win unless the window holds no
+ * input cell, which the caller excludes. The values-only path uses
+ * `v > m || v != v`: the same value, up to the sign of a zero max when +0
+ * and -0 tie (the first one in (kw, kh) order rather than (kh, kw)).
+ *
+ * Average pooling keeps the generic kernels' summation orders exactly.
+ * Forward: per output, 0 + taps in (kd, kh, kw) order, the row sweep adding
+ * one tap of L outputs at a time. Backward: each window row receives the
+ * output row's g = grad / count tap by tap, kw descending, which for any one
+ * cell is ow ascending, the order of the per-output loop it replaces.
+ */
+#ifndef CONVOLVE_POOL_KERNELS_H
+#define CONVOLVE_POOL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define CV_POOL_VECTOR 1
+typedef float cv_pvf __attribute__((vector_size(32), aligned(1), may_alias));
+typedef double cv_pvd __attribute__((vector_size(32), aligned(1), may_alias));
+typedef int32_t cv_pvi __attribute__((vector_size(32)));
+typedef int64_t cv_pvl __attribute__((vector_size(32)));
+typedef int32_t cv_pviu __attribute__((vector_size(32), aligned(1), may_alias));
+typedef int64_t cv_pvlu __attribute__((vector_size(32), aligned(1), may_alias));
+/* int64 indices of one vector of outputs, as computed and as stored */
+typedef int64_t cv_pvl8f32 __attribute__((vector_size(64)));
+typedef int64_t cv_pvl8f64 __attribute__((vector_size(32)));
+typedef int64_t cv_pvl8uf32 __attribute__((vector_size(64), aligned(1), may_alias));
+typedef int64_t cv_pvl8uf64 __attribute__((vector_size(32), aligned(1), may_alias));
+/* Even lanes of b[0 .. 2L-1], taken from the vectors at b and b + L - 1 (its
+ * odd lanes) so that nothing past b[2L - 2], the last cell used, is read. */
+#define CV_PEVEN_F32 ((cv_pvi){0, 2, 4, 6, 9, 11, 13, 15})
+#define CV_PEVEN_F64 ((cv_pvl){0, 2, 5, 7})
+#else
+#define CV_POOL_VECTOR 0
+#endif
+
+/* The index scratch `ix` holds flat indices in one input plane as IX: int32
+ * for float (the caller checks that a plane has fewer than 2^31 cells) so
+ * that index lanes line up with value lanes, int64 for double; padding cells
+ * hold IX's maximum. */
+#define CV_POOL_TAKE(v, m, i, im)                                              \
+    (((v) != (v)) ? (((m) == (m)) | ((i) > (im)))                             \
+                  : (((v) > (m)) | (((v) == (m)) & ((i) < (im)))))
+
+#define CV_DEFINE_POOL_SCALAR(SFX, T, IX)                                      \
+static inline void cv_pool_vmax_idx_tail_##SFX(const T *p, const ptrdiff_t *off,\
+        int nr, ptrdiff_t w, ptrdiff_t W, T *s, IX *ix)                       \
+{                                                                             \
+    for (; w < W; w++) {                                                      \
+        T m = p[off[0] + w];                                                  \
+        IX im = (IX)(off[0] + w);                                             \
+        for (int r = 1; r < nr; r++) {                                        \
+            T v = p[off[r] + w];                                              \
+            int take = (v > m) | (v != v);                                    \
+            m = take ? v : m;                                                 \
+            im = take ? (IX)(off[r] + w) : im;                                \
+        }                                                                     \
+        s[w] = m;                                                             \
+        ix[w] = im;                                                           \
+    }                                                                         \
+}                                                                             \
+static inline void cv_pool_hmax_idx_tail_##SFX(const T *s0, const IX *ix0,    \
+        T *o, int64_t *io, ptrdiff_t ow, ptrdiff_t OW, ptrdiff_t KW,          \
+        ptrdiff_t sw, ptrdiff_t pw, ptrdiff_t dw)                             \
+{                                                                             \
+    for (; ow < OW; ow++) {                                                   \
+        ptrdiff_t j = ow * sw - pw;                                           \
+        T m = s0[j];                                                          \
+        IX im = ix0[j];                                                       \
+        for (ptrdiff_t k = 1; k < KW; k++) {                                  \
+            T v = s0[j + k * dw];                                             \
+            IX i = ix0[j + k * dw];                                           \
+            int take = CV_POOL_TAKE(v, m, i, im);                             \
+            m = take ? v : m;                                                 \
+            im = take ? i : im;                                               \
+        }                                                                     \
+        o[ow] = m;                                                            \
+        io[ow] = (int64_t)im;                                                 \
+    }                                                                         \
+}
+
+CV_DEFINE_POOL_SCALAR(f32, float, int32_t)
+CV_DEFINE_POOL_SCALAR(f64, double, int64_t)
+
+#if CV_POOL_VECTOR
+#define CV_DEFINE_POOL_VEC(SFX, T, V, VI, VIU, IX, L, EVEN, IOTA)              \
+static inline V cv_pool_vm_##SFX(V m, V v)                                    \
+{                                                                             \
+    VI t = (v > m) | (v != v);                                                \
+    return (V)((t & (VI)v) | (~t & (VI)m));                                   \
+}                                                                             \
+static inline V cv_pool_even_##SFX(const T *b)                                \
+{                                                                             \
+    return __builtin_shuffle(*(const V *)b, *(const V *)(b + L - 1), EVEN);   \
+}                                                                             \
+/* s[w] = max over rows r of p[off[r] + w]; ix[w] = off[winner] + w. */       \
+static inline void cv_pool_vmax_idx_##SFX(const T *p, const ptrdiff_t *off,   \
+        int nr, ptrdiff_t W, T *s, IX *ix)                                    \
+{                                                                             \
+    ptrdiff_t w = 0;                                                          \
+    if (sizeof(T) == 8) {                                                     \
+        /* row at a time for double, as in cv_pool_vmax */                    \
+        for (; w + L <= W; w += L) {                                          \
+            *(V *)(s + w) = *(const V *)(p + off[0] + w);                     \
+            *(VIU *)(ix + w) = IOTA + (IX)(off[0] + w);                       \
+        }                                                                     \
+        for (int r = 1; r < nr; r++) {                                        \
+            const T *rr = p + off[r];                                         \
+            for (ptrdiff_t c = 0; c + L <= w; c += L) {                       \
+                V v = *(const V *)(rr + c), m = *(const V *)(s + c);          \
+                VI t = (v > m) | (v != v);                                    \
+                *(V *)(s + c) = (V)((t & (VI)v) | (~t & (VI)m));              \
+                *(VIU *)(ix + c) = (t & (IOTA + (IX)(off[r] + c)))            \
+                                 | (~t & *(const VIU *)(ix + c));             \
+            }                                                                 \
+        }                                                                     \
+        cv_pool_vmax_idx_tail_##SFX(p, off, nr, w, W, s, ix);                 \
+        return;                                                               \
+    }                                                                         \
+    for (; w + L <= W; w += L) {                                              \
+        V m = *(const V *)(p + off[0] + w);                                   \
+        VI im = IOTA + (IX)(off[0] + w);                                      \
+        for (int r = 1; r < nr; r++) {                                        \
+            V v = *(const V *)(p + off[r] + w);                               \
+            VI t = (v > m) | (v != v);                                        \
+            m = (V)((t & (VI)v) | (~t & (VI)m));                              \
+            im = (t & (IOTA + (IX)(off[r] + w))) | (~t & im);                 \
+        }                                                                     \
+        *(V *)(s + w) = m;                                                    \
+        *(VIU *)(ix + w) = im;                                                \
+    }                                                                         \
+    cv_pool_vmax_idx_tail_##SFX(p, off, nr, w, W, s, ix);                     \
+}                                                                             \
+static inline VI cv_pool_evi_##SFX(const IX *b)                               \
+{                                                                             \
+    return __builtin_shuffle(*(const VIU *)b, *(const VIU *)(b + L - 1), EVEN);\
+}                                                                             \
+/* L outputs' taps: consecutive (stride 1) or the even lanes of 2L cells */  \
+static inline V cv_pool_ldv_##SFX(const T *b, ptrdiff_t sw)                   \
+{                                                                             \
+    if (sw == 1) return *(const V *)b;                                        \
+    return cv_pool_even_##SFX(b);                                             \
+}                                                                             \
+static inline VI cv_pool_ldi_##SFX(const IX *b, ptrdiff_t sw)                 \
+{                                                                             \
+    if (sw == 1) return *(const VIU *)b;                                      \
+    return cv_pool_evi_##SFX(b);                                              \
+}                                                                             \
+static inline void cv_pool_hmax_idx_##SFX(const T *s0, const IX *ix0,         \
+        T *o, int64_t *io, ptrdiff_t OW, ptrdiff_t KW, ptrdiff_t sw,          \
+        ptrdiff_t pw, ptrdiff_t dw)                                           \
+{                                                                             \
+    ptrdiff_t ow = 0;                                                         \
+    if (sw == 1 || sw == 2) {                                                 \
+        for (; ow + L <= OW; ow += L) {                                       \
+            const T *b = s0 + ow * sw - pw;                                   \
+            const IX *bi = ix0 + ow * sw - pw;                                \
+            V m = cv_pool_ldv_##SFX(b, sw);                                   \
+            VI im = cv_pool_ldi_##SFX(bi, sw);                                \
+            for (ptrdiff_t k = 1; k < KW; k++) {                              \
+                V v = cv_pool_ldv_##SFX(b + k * dw, sw);                      \
+                VI i = cv_pool_ldi_##SFX(bi + k * dw, sw);                    \
+                VI nv = v != v, nm = m != m;                                  \
+                VI t = (nv & (~nm | (i > im)))                                \
+                     | (~nv & ((v > m) | ((v == m) & (i < im))));             \
+                m = (V)((t & (VI)v) | (~t & (VI)m));                          \
+                im = (t & i) | (~t & im);                                     \
+            }                                                                 \
+            *(V *)(o + ow) = m;                                               \
+            *(cv_pvl8u##SFX *)(io + ow) = __builtin_convertvector(im, cv_pvl8##SFX);\
+        }                                                                     \
+    }                                                                         \
+    cv_pool_hmax_idx_tail_##SFX(s0, ix0, o, io, ow, OW, KW, sw, pw, dw);      \
+}                                                                             \
+static inline void cv_pool_vmax_##SFX(const T *p, const ptrdiff_t *off, int nr,\
+                                      ptrdiff_t W, T *s)                      \
+{                                                                             \
+    const T *r0 = p + off[0];                                                 \
+    if (sizeof(T) == 4) {                                                     \
+        /* all rows per block of columns: measured faster for float */        \
+        ptrdiff_t w = 0;                                                      \
+        for (; w + L <= W; w += L) {                                          \
+            V m = *(const V *)(r0 + w);                                       \
+            for (int r = 1; r < nr; r++)                                      \
+                m = cv_pool_vm_##SFX(m, *(const V *)(p + off[r] + w));        \
+            *(V *)(s + w) = m;                                                \
+        }                                                                     \
+        for (; w < W; w++) {                                                  \
+            T m = r0[w];                                                      \
+            for (int r = 1; r < nr; r++) {                                    \
+                T v = p[off[r] + w];                                          \
+                m = ((v > m) | (v != v)) ? v : m;                             \
+            }                                                                 \
+            s[w] = m;                                                         \
+        }                                                                     \
+        return;                                                               \
+    }                                                                         \
+    /* double: one input row at a time, a single sequential stream for the   \
+     * prefetchers (blocks of all rows in turn measured 10-20% slower) */     \
+    for (ptrdiff_t w = 0; w < W; w++) s[w] = r0[w];                           \
+    for (int r = 1; r < nr; r++) {                                            \
+        const T *rr = p + off[r];                                             \
+        ptrdiff_t w = 0;                                                      \
+        for (; w + L <= W; w += L)                                            \
+            *(V *)(s + w) = cv_pool_vm_##SFX(*(const V *)(s + w),             \
+                                             *(const V *)(rr + w));           \
+        for (; w < W; w++) {                                                  \
+            T v = rr[w], m = s[w];                                            \
+            s[w] = ((v > m) | (v != v)) ? v : m;                              \
+        }                                                                     \
+    }                                                                         \
+}                                                                             \
+/* Reads only cells of the windows. */                                       \
+static inline void cv_pool_hmax_##SFX(const T *s0, T *o, ptrdiff_t OW,        \
+        ptrdiff_t KW, ptrdiff_t sw, ptrdiff_t pw, ptrdiff_t dw)               \
+{                                                                             \
+    ptrdiff_t ow = 0;                                                         \
+    if (sw == 1) {                                                            \
+        for (; ow + L <= OW; ow += L) {                                       \
+            const T *b = s0 + ow - pw;                                        \
+            V m = *(const V *)b;                                              \
+            for (ptrdiff_t k = 1; k < KW; k++)                                \
+                m = cv_pool_vm_##SFX(m, *(const V *)(b + k * dw));            \
+            *(V *)(o + ow) = m;                                               \
+        }                                                                     \
+    } else if (sw == 2) {                                                     \
+        for (; ow + L <= OW; ow += L) {                                       \
+            const T *b = s0 + 2 * ow - pw;                                    \
+            V m = cv_pool_even_##SFX(b);                                      \
+            for (ptrdiff_t k = 1; k < KW; k++)                                \
+                m = cv_pool_vm_##SFX(m, cv_pool_even_##SFX(b + k * dw));      \
+            *(V *)(o + ow) = m;                                               \
+        }                                                                     \
+    }                                                                         \
+    for (; ow < OW; ow++) {                                                   \
+        const T *b = s0 + ow * sw - pw;                                       \
+        T m = b[0];                                                           \
+        for (ptrdiff_t k = 1; k < KW; k++) {                                  \
+            T v = b[k * dw];                                                  \
+            m = ((v > m) | (v != v)) ? v : m;                                 \
+        }                                                                     \
+        o[ow] = m;                                                            \
+    }                                                                         \
+}                                                                             \
+/* o[ow] += r0[ow*sw + k] for k in [0, KW), in k order per output; the vector \
+ * loops stop where they would read past r0[n - 1]. */                        \
+static inline void cv_pool_hsum_##SFX(const T *r0, T *o, ptrdiff_t OW,        \
+                                      ptrdiff_t KW, ptrdiff_t sw, ptrdiff_t n)\
+{                                                                             \
+    ptrdiff_t ow = 0;                                                         \
+    if (sw == 1) {                                                            \
+        for (; ow + L <= OW && ow + L + KW - 1 <= n; ow += L) {                                       \
+            V a = *(const V *)(o + ow);                                       \
+            for (ptrdiff_t k = 0; k < KW; k++) a += *(const V *)(r0 + ow + k);\
+            *(V *)(o + ow) = a;                                               \
+        }                                                                     \
+    } else if (sw == 2) {                                                     \
+        for (; ow + L <= OW && 2 * ow + KW + 2 * L - 2 <= n; ow += L) {       \
+            V a = *(const V *)(o + ow);                                       \
+            for (ptrdiff_t k = 0; k < KW; k++)                                \
+                a += cv_pool_even_##SFX(r0 + 2 * ow + k);                     \
+            *(V *)(o + ow) = a;                                               \
+        }                                                                     \
+    }                                                                         \
+    for (; ow < OW; ow++) {                                                   \
+        T a = o[ow];                                                          \
+        for (ptrdiff_t k = 0; k < KW; k++) a += r0[ow * sw + k];              \
+        o[ow] = a;                                                            \
+    }                                                                         \
+}
+
+CV_DEFINE_POOL_VEC(f32, float, cv_pvf, cv_pvi, cv_pviu, int32_t, 8, CV_PEVEN_F32,
+                   ((cv_pvi){0, 1, 2, 3, 4, 5, 6, 7}))
+CV_DEFINE_POOL_VEC(f64, double, cv_pvd, cv_pvl, cv_pvlu, int64_t, 4, CV_PEVEN_F64,
+                   ((cv_pvl){0, 1, 2, 3}))
+
+/* Average pooling's backward along one row: row[ow*sw - a] += g[ow] for ow in
+ * [lo, hi) (the caller's range of in-bounds taps). With stride 2 each block
+ * adds (g0, 0, g1, 0, ...) to 2L cells: +0 leaves every cell as it was (a
+ * gradient that starts at +0 never holds -0). */
+#define CV_DEFINE_POOL_SCATTER(SFX, T, V, VI, L, ILO, IHI)                     \
+static inline void cv_pool_addrow_##SFX(T *row, const T *g, ptrdiff_t lo,     \
+        ptrdiff_t hi, ptrdiff_t sw, ptrdiff_t a, ptrdiff_t W)                 \
+{                                                                             \
+    ptrdiff_t ow = lo;                                                        \
+    if (sw == 1) {                                                            \
+        for (; ow + L <= hi; ow += L)                                         \
+            *(V *)(row + ow - a) += *(const V *)(g + ow);                     \
+    } else if (sw == 2) {                                                     \
+        V z = (V){0};                                                         \
+        for (; ow + L <= hi && 2 * (ow + L) - a <= W; ow += L) {              \
+            V gv = *(const V *)(g + ow);                                      \
+            T *b = row + 2 * ow - a;                                          \
+            *(V *)b += __builtin_shuffle(gv, z, ILO);                         \
+            *(V *)(b + L) += __builtin_shuffle(gv, z, IHI);                   \
+        }                                                                     \
+    }                                                                         \
+    for (; ow < hi; ow++) row[ow * sw - a] += g[ow];                          \
+}
+CV_DEFINE_POOL_SCATTER(f32, float, cv_pvf, cv_pvi, 8,
+                       ((cv_pvi){0, 8, 1, 9, 2, 10, 3, 11}),
+                       ((cv_pvi){4, 12, 5, 13, 6, 14, 7, 15}))
+CV_DEFINE_POOL_SCATTER(f64, double, cv_pvd, cv_pvl, 4,
+                       ((cv_pvl){0, 4, 1, 5}), ((cv_pvl){2, 6, 3, 7}))
+#else
+#define CV_DEFINE_POOL_PLAIN(SFX, T)                                           \
+static inline void cv_pool_vmax_##SFX(const T *p, const ptrdiff_t *off, int nr,\
+                                      ptrdiff_t W, T *s)                      \
+{                                                                             \
+    for (ptrdiff_t w = 0; w < W; w++) {                                       \
+        T m = p[off[0] + w];                                                  \
+        for (int r = 1; r < nr; r++) {                                        \
+            T v = p[off[r] + w];                                              \
+            m = ((v > m) | (v != v)) ? v : m;                                 \
+        }                                                                     \
+        s[w] = m;                                                             \
+    }                                                                         \
+}                                                                             \
+static inline void cv_pool_hmax_##SFX(const T *s0, T *o, ptrdiff_t OW,        \
+        ptrdiff_t KW, ptrdiff_t sw, ptrdiff_t pw, ptrdiff_t dw)               \
+{                                                                             \
+    for (ptrdiff_t ow = 0; ow < OW; ow++) {                                   \
+        const T *b = s0 + ow * sw - pw;                                       \
+        T m = b[0];                                                           \
+        for (ptrdiff_t k = 1; k < KW; k++) {                                  \
+            T v = b[k * dw];                                                  \
+            m = ((v > m) | (v != v)) ? v : m;                                 \
+        }                                                                     \
+        o[ow] = m;                                                            \
+    }                                                                         \
+}                                                                             \
+static inline void cv_pool_hsum_##SFX(const T *r0, T *o, ptrdiff_t OW,        \
+                                      ptrdiff_t KW, ptrdiff_t sw, ptrdiff_t n)\
+{                                                                             \
+    (void)n;                                                                  \
+    for (ptrdiff_t ow = 0; ow < OW; ow++) {                                   \
+        T a = o[ow];                                                          \
+        for (ptrdiff_t k = 0; k < KW; k++) a += r0[ow * sw + k];              \
+        o[ow] = a;                                                            \
+    }                                                                         \
+}
+CV_DEFINE_POOL_PLAIN(f32, float)
+CV_DEFINE_POOL_PLAIN(f64, double)
+#define CV_DEFINE_POOL_PLAIN_SCATTER(SFX, T)                                   \
+static inline void cv_pool_addrow_##SFX(T *row, const T *g, ptrdiff_t lo,     \
+        ptrdiff_t hi, ptrdiff_t sw, ptrdiff_t a, ptrdiff_t W)                 \
+{                                                                             \
+    (void)W;                                                                  \
+    for (ptrdiff_t ow = lo; ow < hi; ow++) row[ow * sw - a] += g[ow];         \
+}
+CV_DEFINE_POOL_PLAIN_SCATTER(f32, float)
+CV_DEFINE_POOL_PLAIN_SCATTER(f64, double)
+#define CV_DEFINE_POOL_PLAIN_IDX(SFX, IX)                                      \
+static inline void cv_pool_vmax_idx_##SFX(const T *p, const ptrdiff_t *off,   \
+        int nr, ptrdiff_t W, T *s, IX *ix)                                    \
+{ cv_pool_vmax_idx_tail_##SFX(p, off, nr, 0, W, s, ix); }                     \
+static inline void cv_pool_hmax_idx_##SFX(const T *s0, const IX *ix0,         \
+        T *o, int64_t *io, ptrdiff_t OW, ptrdiff_t KW, ptrdiff_t sw,          \
+        ptrdiff_t pw, ptrdiff_t dw)                                           \
+{ cv_pool_hmax_idx_tail_##SFX(s0, ix0, o, io, 0, OW, KW, sw, pw, dw); }
+#define T float
+CV_DEFINE_POOL_PLAIN_IDX(f32, int32_t)
+#undef T
+#define T double
+CV_DEFINE_POOL_PLAIN_IDX(f64, int64_t)
+#undef T
+#endif
+
+#endif
