@@ -28,6 +28,7 @@ vectorizes a batch of 1-D transforms) by a pool of Python threads, each
 calling pocketfft with one worker; the extra memory is a few chunks, not a
 padded copy of the signal.
 """
+import functools
 import itertools
 import math
 import threading
@@ -178,7 +179,17 @@ def fft_window(a, b, nb, start, length, workers=None):
 
 
 def oa_plan(sa, sb, start, length, cplx, M0=None, itemsize=16, threads=1):
-    """(M0, L, tiles, M_rest) of overlap-save along the first spatial axis.
+    """(M0, L, tiles, M_rest) of overlap-save along the first spatial axis;
+    memoized (the search costs about a millisecond, every call of method='auto'
+    asks for it)."""
+    M0, L, T, M_rest = _oa_plan(tuple(sa), tuple(sb), tuple(start), tuple(length), cplx, M0,
+                                itemsize, threads)
+    return M0, L, T, list(M_rest)
+
+
+@functools.lru_cache(maxsize=512)
+def _oa_plan(sa, sb, start, length, cplx, M0, itemsize, threads):
+    """The search behind :func:`oa_plan`.
 
     The tile size minimises the transform work ``tiles * S * (log2 S + 4)``
     over fast lengths from ``2*K`` to the single-block size, times a penalty
@@ -214,7 +225,7 @@ def oa_plan(sa, sb, start, length, cplx, M0=None, itemsize=16, threads=1):
             m = fast_len(m + 1, cplx)
         M0 = best[1]
     L = M0 - K0 + 1
-    return M0, L, -(-n0 // L), M_rest
+    return M0, L, -(-n0 // L), tuple(M_rest)
 
 
 def oa_window(a, b, nb, start, length, workers=None, M0=None):
