@@ -284,7 +284,7 @@ def _pool_case(name, family, ours_call, torch_call, quick=False):
         return lambda: torch_call(torch.nn.functional, tx)
 
     return Case(name, family, _make_pool_x, ours, [Peer("torch", "torch", torch_peer)],
-                items=POOL_ITEMS, quick=quick)
+                items=POOL_ITEMS, quick=quick, peakmem=True)
 
 
 def _max_pool_indices(x, k, s, p):
@@ -377,7 +377,7 @@ def _lrn_backward_case():
         return run
 
     return Case("local_response_norm/n5/bwd", "normalization", make, ours,
-                [Peer("torch", "torch", torch_peer)], items=POOL_ITEMS)
+                [Peer("torch", "torch", torch_peer)], items=POOL_ITEMS, peakmem=True)
 
 
 # ------------------------------------------------------------------ signal family

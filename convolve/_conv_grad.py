@@ -141,9 +141,11 @@ def direct_weight_grad_pays(O, Cg, groups, kernel):
     return O // groups <= 4 or Cg * math.prod(kernel) <= 32
 
 
-def weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers):
+def weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers, pad=None):
     """``gw`` by pyx/_wgrad.pyx: strides along H and W become stride 1 by the
-    forward's polyphase rewrite (each tap then lives in one phase channel)."""
+    forward's polyphase rewrite (each tap then lives in one phase channel).
+    `pad`: leading zero padding per axis of an unpadded `xp` (implicit: the
+    kernel and the rewrite read zeros outside, no padded copy)."""
     d = len(kernel)
     lift = (1,) * (3 - d)
     N, C = xp.shape[:2]
@@ -151,13 +153,14 @@ def weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers):
     Cg = C // groups
     x5 = xp.reshape((N, C) + lift + xp.shape[2:])
     k5, s5, d5 = lift + tuple(kernel), lift + tuple(stride), lift + tuple(dilation)
+    p5 = (0,) * (3 - d) + (tuple(pad) if pad is not None else (0,) * d)
     gy5 = gy.reshape((N, O) + lift + gy.shape[2:])
     tap_at = None
     if s5[1] > 1 or s5[2] > 1:
         # where each tap of the kernel lands in the phase-split kernel: run the
         # rewrite on a kernel holding tap numbers 1..KK
         ids = np.arange(1, math.prod(k5) + 1, dtype=np.float64).reshape((1, 1) + k5)
-        x5, ids2, _, d5, _ = _engine.space_to_depth(x5, ids, gy5.shape[3:], s5, d5, (0, 0, 0))
+        x5, ids2, _, d5, p5 = _engine.space_to_depth(x5, ids, gy5.shape[3:], s5, d5, p5)
         x5 = np.ascontiguousarray(x5)
         tap_at = [np.flatnonzero(ids2.ravel() == t + 1)[0] for t in range(math.prod(k5))]
         k5 = ids2.shape[2:]
@@ -166,7 +169,8 @@ def weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers):
     Q = min(N, max(1, -(-WGRAD_UNITS // (O * Cg2 * math.prod(k5)))))
     part = np.zeros((Q, O, Cg2) + tuple(k5), dtype=gy.dtype)
     n_threads = resolve_workers(workers, N * O * Cg2 * math.prod(k5) * OD * OH * OW)
-    _wgrad.weight_grad(x5, gy5, part, groups, d5, n_threads)
+    _wgrad.weight_grad(np.ascontiguousarray(x5), gy5, part, groups, d5, n_threads,
+                       tuple(p5))
     gw = part.sum(axis=0) if Q > 1 else part[0]
     if tap_at is not None:
         # gw2 (O, Cg * s^2, *k2) -> gw (O, Cg, *kernel): channel c*s^2 + phase
@@ -344,8 +348,16 @@ def weight_grad(d, x, grad_out, weight_shape, stride, padding, dilation, groups,
                padding_mode, dtype)
     gy = np.ascontiguousarray(st.check_grad_out(gy), dtype=dtype)
     x = np.asarray(x, dtype=dtype)
-    xp = st.padded(x[None] if st.unbatched else x)
-    gw = weight_grad_padded(xp, gy, st.kernel, st.stride, st.dilation, st.groups, workers)
+    xb = x[None] if st.unbatched else x
+    if (st.padding_mode == "zeros" and gy.size and (d < 3 or st.stride[0] == 1)
+            and direct_weight_grad_pays(st.w_shape[0], st.w_shape[1], st.groups, st.kernel)):
+        # zero padding stays implicit (no padded copy of the input)
+        gw = weight_grad_direct(np.ascontiguousarray(xb), gy, st.kernel, st.stride,
+                                st.dilation, st.groups, workers,
+                                pad=[lo for lo, _ in st.pairs])
+    else:
+        gw = weight_grad_padded(st.padded(xb), gy, st.kernel, st.stride, st.dilation,
+                                st.groups, workers)
     return np.ascontiguousarray(_flip(gw, d)) if flip else gw
 
 

@@ -50,16 +50,24 @@ cdef inline void _dotk(const real* a, Py_ssize_t lda, const real* b, Py_ssize_t 
 
 def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
                 real[:, :, :, :, :, ::1] part, Py_ssize_t groups, tuple dilation,
-                int n_threads):
-    """part (Q, O, Cg, KD, KH, KW) from xp (N, C, D, H, W) and gy (N, O, OD,
-    OH, OW); images split into Q equal consecutive chunks."""
+                int n_threads, tuple pad=(0, 0, 0)):
+    """part (Q, O, Cg, KD, KH, KW) from x (N, C, D, H, W), read as zero
+    outside its bounds with `pad` leading zeros per axis (implicit padding,
+    no padded copy), and gy (N, O, OD, OH, OW); images split into Q equal
+    consecutive chunks. Each tap's dot product runs over the outputs whose
+    input lies inside x: the rows and columns common to the run's taps in
+    one shared-load kernel call, each tap's remaining edge columns apart."""
     cdef Py_ssize_t N = xp.shape[0], C = xp.shape[1], D = xp.shape[2]
     cdef Py_ssize_t H = xp.shape[3], W = xp.shape[4]
     cdef Py_ssize_t O = gy.shape[1], OD = gy.shape[2], OH = gy.shape[3], OW = gy.shape[4]
     cdef Py_ssize_t Q = part.shape[0], Cg = part.shape[2]
     cdef Py_ssize_t KD = part.shape[3], KH = part.shape[4], KW = part.shape[5]
     cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
     cdef Py_ssize_t Og = O // groups, per = (N + Q - 1) // Q
+    cdef Py_ssize_t idd, oh_lo, oh_hi, lo_i, hi_i, own_lo, own_hi, e_lo, e_hi, r, j, kw
+    cdef const real* grow
+    cdef const real* xrow
     # units: (chunk, o, c, kd, kh, run of up to KB taps along the kernel row),
     # the run's dot products sharing each load of gy (_gemm_kernels.h cv_dotk)
     cdef Py_ssize_t KB = 7
@@ -102,13 +110,55 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
             for t in range(cnt):
                 tot[t] = 0
             n_end = min(N, (q + 1) * per)
+            # output rows whose input row oh + kh*dh - ph lies inside x
+            oh_lo = ph - kh * dh
+            if oh_lo < 0:
+                oh_lo = 0
+            oh_hi = H + ph - kh * dh
+            if oh_hi > OH:
+                oh_hi = OH
+            # columns inside x for every tap of the run (the first tap bounds
+            # the start, the last the end)
+            lo_i = pw - kw0 * dw
+            if lo_i < 0:
+                lo_i = 0
+            hi_i = W + pw - (kw0 + cnt - 1) * dw
+            if hi_i > OW:
+                hi_i = OW
             for n in range(q * per, n_end):
                 for od in range(OD):
-                    _dotk(gb + ((n * O + o) * OD + od) * OH * OW, OW,
-                          xb + (((n * C + (o // Og) * Cg + c) * D + od + kd * dd) * H
-                                + kh * dh) * W + kw0 * dw, W, dw, OH, OW, <int> cnt, acc)
+                    idd = od + kd * dd - pd
+                    if idd < 0 or idd >= D or oh_hi <= oh_lo:
+                        continue
+                    grow = gb + (((n * O + o) * OD + od) * OH + oh_lo) * OW
+                    xrow = xb + (((n * C + (o // Og) * Cg + c) * D + idd) * H
+                                 + oh_lo + kh * dh - ph) * W
+                    if hi_i > lo_i:
+                        _dotk(grow + lo_i, OW, xrow + lo_i + kw0 * dw - pw, W, dw,
+                              oh_hi - oh_lo, hi_i - lo_i, <int> cnt, acc)
+                        for t in range(cnt):
+                            tot[t] = tot[t] + acc[t]
                     for t in range(cnt):
-                        tot[t] = tot[t] + acc[t]
+                        # this tap's own columns outside the shared range
+                        kw = kw0 + t
+                        own_lo = pw - kw * dw
+                        if own_lo < 0:
+                            own_lo = 0
+                        own_hi = W + pw - kw * dw
+                        if own_hi > OW:
+                            own_hi = OW
+                        e_lo = own_lo
+                        e_hi = own_hi
+                        if hi_i > lo_i:
+                            e_hi = lo_i if lo_i < own_hi else own_hi
+                        for r in range(oh_hi - oh_lo):
+                            for j in range(e_lo, e_hi):
+                                tot[t] = tot[t] + grow[r * OW + j] * xrow[r * W + j + kw * dw - pw]
+                        if hi_i > lo_i:
+                            e_lo = hi_i if hi_i > own_lo else own_lo
+                            for r in range(oh_hi - oh_lo):
+                                for j in range(e_lo, own_hi):
+                                    tot[t] = tot[t] + grow[r * OW + j] * xrow[r * W + j + kw * dw - pw]
             for t in range(cnt):
                 pb[((((q * O + o) * Cg + c) * KD + kd) * KH + kh) * KW + kw0 + t] = tot[t]
     free(work)

@@ -82,3 +82,23 @@ def test_direct_weight_grad_nan_stays_in_its_window(rng):
     gw = conv2d_weight_grad(x, gy, (2, 1, 3, 3), stride=2, padding=1, groups=2)
     nan = np.isnan(gw)
     assert nan[0, 0, 1, 1] and nan.sum() == 1
+
+
+@pytest.mark.parametrize("padding, stride, dilation", [
+    (((1, 2), (0, 3)), 1, 1), (((4, 4), (5, 0)), 1, 1), (((2, 3), (3, 2)), 2, 1),
+    ("same", 1, 2), (((3, 1), (0, 4)), 3, 2),
+])
+def test_implicit_padding_matches_gemm(padding, stride, dilation, rng, monkeypatch):
+    """Zero padding read implicitly by the dot-product kernel (asymmetric, larger
+    than the kernel, with strides and dilation) equals the GEMM on a padded copy."""
+    x = rng.standard_normal((3, 4, 11, 13))
+    k = (4, 3)
+    from convolve.functional import conv2d
+    gy = rng.standard_normal(conv2d(x, rng.standard_normal((4, 1) + k), stride=stride,
+                                    padding=padding, dilation=dilation, groups=4).shape)
+    res = {}
+    for path in (True, False):
+        monkeypatch.setattr(_conv_grad, "direct_weight_grad_pays", lambda *a, _p=path: _p)
+        res[path] = conv2d_weight_grad(x, gy, (4, 1) + k, stride=stride, padding=padding,
+                                       dilation=dilation, groups=4)
+    np.testing.assert_allclose(res[True], res[False], rtol=1e-12, atol=1e-12)

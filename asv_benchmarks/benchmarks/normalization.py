@@ -10,3 +10,6 @@ class Normalization(Benchmark):
 
     def time_normalization(self, dtype, case, library):
         self.fn()
+
+    def peakmem_normalization(self, dtype, case, library):
+        self.fn()

@@ -10,3 +10,6 @@ class Pooling(Benchmark):
 
     def time_pooling(self, dtype, case, library):
         self.fn()
+
+    def peakmem_pooling(self, dtype, case, library):
+        self.fn()
