@@ -184,7 +184,7 @@ def lenet_demo(out, seed=0, *, epochs=None, batch_size=64, lr=0.05, weight_decay
             train_seconds += time.perf_counter() - t0
             total += value * len(idx)
             correct += int(np.sum(logits.argmax(axis=1) == y_train[idx]))
-            bar.set_postfix(loss=f"{value:.3f}")
+            bar.set_postfix(loss=f"{value:.3f}", refresh=False)   # drawn at tqdm's own pace
         history["loss"].append(total / n)
         history["train_accuracy"].append(correct / n)
         history["test_accuracy"].append(_accuracy(model, x_test, y_test))
