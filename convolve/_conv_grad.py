@@ -313,9 +313,39 @@ def _flip(w, d):
     return w[(Ellipsis,) + (slice(None, None, -1),) * d]
 
 
+GRAD_METHODS = ("auto", "fft")
+
+
+def _check_grad_method(method, name):
+    if method not in GRAD_METHODS:
+        raise ValueError(f"{name}: method must be one of {GRAD_METHODS}, got {method!r}")
+
+
+def input_grad_fft(gy, w, Lp, stride, dilation, groups, workers):
+    """Gradient on the padded input by FFT: the output gradient zero-stuffed
+    by the stride, fully correlated with the flipped, channel-transposed
+    kernel (convolve._fft.conv_fft), placed at the start of ``(N, C, *Lp)``."""
+    from . import _fft
+    N, O = gy.shape[:2]
+    kernel = w.shape[2:]
+    d = len(kernel)
+    up = np.zeros((N, O) + tuple((n - 1) * s + 1 for n, s in zip(gy.shape[2:], stride)),
+                  dtype=gy.dtype)
+    up[(Ellipsis,) + tuple(slice(None, None, s) for s in stride)] = gy
+    ext = [dl * (k - 1) for dl, k in zip(dilation, kernel)]
+    up = np.pad(up, [(0, 0), (0, 0)] + [(e, e) for e in ext])
+    res = _fft.conv_fft(up, np.ascontiguousarray(_flip(transpose_channels(w, groups), d)),
+                        None, 1, dilation, groups, workers)
+    gxp = np.zeros((N, w.shape[1] * groups) + tuple(Lp), dtype=gy.dtype)
+    gxp[(Ellipsis,) + tuple(slice(0, min(n, L)) for n, L in zip(res.shape[2:], Lp))] = \
+        res[(Ellipsis,) + tuple(slice(0, min(n, L)) for n, L in zip(res.shape[2:], Lp))]
+    return gxp
+
+
 def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, groups,
-               padding_mode, flip, workers):
+               padding_mode, flip, workers, method="auto"):
     name = f"conv{d}d_input_grad"
+    _check_grad_method(method, name)
     gy, w = np.asarray(grad_out), np.asarray(weight)
     dtype = nn_dtype(gy, w)
     st = Setup(d, name, input_shape, w.shape, stride, padding, dilation, groups,
@@ -323,6 +353,10 @@ def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, grou
     gy = np.ascontiguousarray(st.check_grad_out(gy), dtype=dtype)
     w = np.ascontiguousarray(_flip(w, d) if flip else w, dtype=dtype)
     pads = [dl * (k - 1) - lo for dl, k, (lo, _) in zip(st.dilation, st.kernel, st.pairs)]
+    if method == "fft":
+        gxp = input_grad_fft(gy, w, st.Lp, st.stride, st.dilation, st.groups, workers)
+        gx = np.ascontiguousarray(unpad_adjoint(gxp, st.pairs, st.sp, st.padding_mode))
+        return gx[0] if st.unbatched else gx
     if st.padding_mode == "zeros" and all(s == 1 for s in st.stride) and min(pads) >= 0:
         # stride 1, zero padding: one correlation with the flipped,
         # channel-transposed kernel straight onto the unpadded input (no
@@ -340,8 +374,9 @@ def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, grou
 
 
 def weight_grad(d, x, grad_out, weight_shape, stride, padding, dilation, groups,
-                padding_mode, flip, workers):
+                padding_mode, flip, workers, method="auto"):
     name = f"conv{d}d_weight_grad"
+    _check_grad_method(method, name)
     x, gy = np.asarray(x), np.asarray(grad_out)
     dtype = nn_dtype(x, gy)
     st = Setup(d, name, x.shape, tuple(weight_shape), stride, padding, dilation, groups,
@@ -349,7 +384,11 @@ def weight_grad(d, x, grad_out, weight_shape, stride, padding, dilation, groups,
     gy = np.ascontiguousarray(st.check_grad_out(gy), dtype=dtype)
     x = np.asarray(x, dtype=dtype)
     xb = x[None] if st.unbatched else x
-    if (st.padding_mode == "zeros" and gy.size and (d < 3 or st.stride[0] == 1)
+    if method == "fft":
+        from . import _fft
+        gw = _fft.conv_fft_weight_grad(np.ascontiguousarray(st.padded(xb)), gy, st.w_shape,
+                                       st.stride, st.dilation, st.groups, workers)
+    elif (st.padding_mode == "zeros" and gy.size and (d < 3 or st.stride[0] == 1)
             and direct_weight_grad_pays(st.w_shape[0], st.w_shape[1], st.groups, st.kernel)):
         # zero padding stays implicit (no padded copy of the input)
         gw = weight_grad_direct(np.ascontiguousarray(xb), gy, st.kernel, st.stride,

@@ -346,6 +346,10 @@ _INPUT_GRAD_DOC = """Gradient of :func:`conv{d}d` with respect to its input.
         The forward's options (see :func:`conv{d}d`).
     workers : int, optional
         Threads.
+    method : {{'auto', 'fft'}}, default 'auto'
+        ``'fft'`` computes it in the frequency domain (large kernels);
+        ``'auto'`` uses the direct kernels (Winograd, GEMM, batch lanes
+        where they apply).
 
     Returns
     -------
@@ -393,6 +397,10 @@ _WEIGHT_GRAD_DOC = """Gradient of :func:`conv{d}d` with respect to its weight.
         The forward's options (see :func:`conv{d}d`).
     workers : int, optional
         Threads.
+    method : {{'auto', 'fft'}}, default 'auto'
+        ``'fft'`` computes it in the frequency domain (large kernels);
+        ``'auto'`` uses the direct kernels (Winograd, GEMM, batch lanes
+        where they apply).
 
     Returns
     -------
@@ -465,14 +473,14 @@ _TRANSPOSE_DOC = """{d}-D transposed convolution ("deconvolution"), as ``torch.n
 
 def _grad_fns(d):
     def input_grad(grad_out, weight, input_shape, stride=1, padding=0, dilation=1, groups=1,
-                   padding_mode="zeros", flip=False, workers=None):
+                   padding_mode="zeros", flip=False, workers=None, method="auto"):
         return _conv_grad.input_grad(d, grad_out, weight, input_shape, stride, padding,
-                                     dilation, groups, padding_mode, flip, workers)
+                                     dilation, groups, padding_mode, flip, workers, method)
 
     def weight_grad(x, grad_out, weight_shape, stride=1, padding=0, dilation=1, groups=1,
-                    padding_mode="zeros", flip=False, workers=None):
+                    padding_mode="zeros", flip=False, workers=None, method="auto"):
         return _conv_grad.weight_grad(d, x, grad_out, weight_shape, stride, padding,
-                                      dilation, groups, padding_mode, flip, workers)
+                                      dilation, groups, padding_mode, flip, workers, method)
 
     def transpose(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                   dilation=1, workers=None):

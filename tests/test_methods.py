@@ -89,3 +89,34 @@ def test_auto_routes():
     assert not _engine.batch_pays(*lenet1, np.float32)      # rows long enough
     assert not _engine.batch_pays((8,) + lenet2[0][1:], lenet2[1], (8,) + lenet2[2][1:],
                                   np.float32)               # batch too small
+
+
+GRAD_CASES = [  # d, x_shape, w_shape, kwargs
+    (2, (2, 4, 13, 11), (6, 4, 5, 5), dict(padding=2)),
+    (2, (2, 6, 15, 12), (6, 2, 3, 4), dict(stride=2, padding=((1, 2), (0, 3)), groups=3)),
+    (2, (1, 3, 17, 16), (4, 3, 3, 3), dict(stride=(2, 3), dilation=2, padding=1,
+                                           padding_mode="reflect")),
+    (1, (2, 3, 40), (5, 3, 7), dict(stride=3, padding="same", padding_mode="circular")),
+    (3, (1, 2, 7, 8, 6), (3, 2, 3, 3, 2), dict(padding=1, dilation=(1, 2, 1))),
+]
+
+
+@pytest.mark.parametrize("case", GRAD_CASES)
+def test_fft_gradients_match_direct(case, rng, assert_close):
+    """conv*d_input_grad / conv*d_weight_grad with method='fft' equal the
+    direct gradients (which tests/test_conv_grad.py checks by finite
+    differences and against torch.autograd)."""
+    import convolve.functional as F
+    d, xs, ws, kw = case
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    gy = rng.standard_normal(getattr(F, f"conv{d}d")(x, w, **kw).shape)
+    ig, wg = getattr(F, f"conv{d}d_input_grad"), getattr(F, f"conv{d}d_weight_grad")
+    assert_close(ig(gy, w, xs, method="fft", **kw), ig(gy, w, xs, **kw))
+    assert_close(wg(x, gy, ws, method="fft", **kw), wg(x, gy, ws, **kw))
+
+
+def test_gradient_method_errors(rng):
+    import convolve.functional as F
+    with pytest.raises(ValueError, match="method must be one of"):
+        F.conv2d_weight_grad(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), (1, 1, 3, 3),
+                             method="winograd")
