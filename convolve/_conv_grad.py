@@ -189,7 +189,7 @@ def weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers):
     lift = (1,) * (3 - d)
     N, C = xp.shape[:2]
     O = gy.shape[1]
-    lanes = 16 if xp.itemsize == 4 else 8
+    lanes = _engine.batch_lanes(xp.itemsize)
     Np = -(-N // lanes) * lanes
     xt = np.zeros((C,) + xp.shape[2:] + (Np,), dtype=xp.dtype)
     xt[..., :N] = np.moveaxis(xp, 0, -1)
@@ -208,8 +208,7 @@ def weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers):
 def batchlane_weight_grad_pays(N, itemsize, kernel, osp, stride):
     """Stride 1, a batch that fills the lanes, small maps (see
     convolve._engine.batch_pays)."""
-    lanes = 16 if itemsize == 4 else 8
-    return (all(s == 1 for s in stride) and N >= 2 * lanes and (-N % lanes) * 8 <= N
+    return (all(s == 1 for s in stride) and _engine.batch_fills_lanes(N, itemsize)
             and osp[-1] <= _engine.BATCH_MAX_WIDTH)
 
 

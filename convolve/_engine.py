@@ -183,23 +183,33 @@ def gemm_pays(w_shape, stride, groups):
             and (max(stride[1:]) > 1 or tuple(w_shape[2:]) == (1, 1, 1)))
 
 
+def batch_lanes(itemsize):
+    """Images per vector tile of the batch-lane kernel (two vectors)."""
+    return 16 if itemsize == 4 else 8
+
+
+def batch_fills_lanes(N, itemsize):
+    """A batch of at least two lane tiles, at most an eighth of it padding."""
+    lanes = batch_lanes(itemsize)
+    return N >= 2 * lanes and (-N % lanes) * 8 <= N
+
+
 def batch_pays(x_shape, w_shape, out_shape, dtype):
     """Whether method='auto' takes the batch-lane kernel (pyx/_batchlane.pyx):
     a batch that fills the lanes (at most an eighth of them padding) and
     output rows too short for the row-flattening orders, which compute
     KW - 1 junk columns per row in tiles of 16."""
-    lanes = 16 if np.dtype(dtype).itemsize == 4 else 8
-    N, OW = x_shape[0], out_shape[4]
+    OW = out_shape[4]
     junk = (w_shape[4] - 1) / (OW + w_shape[4] - 1)
-    return (N >= 2 * lanes and (-N % lanes) * 8 <= N and OW <= BATCH_MAX_WIDTH
-            and junk >= BATCH_MIN_JUNK)
+    return (batch_fills_lanes(x_shape[0], np.dtype(dtype).itemsize)
+            and OW <= BATCH_MAX_WIDTH and junk >= BATCH_MIN_JUNK)
 
 
 def correlate_batch(x, w, out, bias, stride, dilation, pad, groups, n_threads):
     """The batch-lane kernel: x transposed (batch last, padded, zero borders),
     the result transposed back into `out`."""
     N, C, D, H, W = x.shape
-    lanes = 16 if x.itemsize == 4 else 8
+    lanes = batch_lanes(x.itemsize)
     Np = -(-N // lanes) * lanes
     O, _, KD, KH, KW = w.shape
     OD, OH, OW = out.shape[2:]

@@ -18,31 +18,8 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
 
 from _types cimport real
+from _gemm cimport CV_GEMM_MR, _gemm6, _jw
 from _openmp cimport omp_get_thread_num
-
-cdef extern from "_gemm_kernels.h" nogil:
-    void cv_gemm6_f32(float* c, Py_ssize_t ldc, const float* a, const float* b, Py_ssize_t K)
-    void cv_gemm6_f64(double* c, Py_ssize_t ldc, const double* a, const double* b,
-                      Py_ssize_t K)
-    enum:
-        CV_GEMM_MR
-        CV_GEMM_JW_F32
-        CV_GEMM_JW_F64
-
-
-cdef inline Py_ssize_t _jw(real* dummy) noexcept nogil:
-    if real is float:
-        return CV_GEMM_JW_F32
-    else:
-        return CV_GEMM_JW_F64
-
-
-cdef inline void _gemm6(real* c, Py_ssize_t ldc, const real* a, const real* b,
-                        Py_ssize_t K) noexcept nogil:
-    if real is float:
-        cv_gemm6_f32(c, ldc, a, b, K)
-    else:
-        cv_gemm6_f64(c, ldc, a, b, K)
 
 
 cdef int _igemm(const real* x, const real* wp, real* out, const real* bias,

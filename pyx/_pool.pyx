@@ -303,6 +303,22 @@ cdef inline Window _avg_window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssiz
     return r
 
 
+cdef inline int* _avg_wcounts(Py_ssize_t OW, Py_ssize_t sw, Py_ssize_t pw, Py_ssize_t KW,
+                              Py_ssize_t W, bint include_pad) noexcept nogil:
+    """malloc'd W factor of each output column's divisor count: the window
+    clipped to the padded input (count_include_pad) or to the input; every
+    window holds an input cell (PyTorch's output-size rule), so none is 0.
+    NULL when the allocation fails; the caller frees it."""
+    cdef Py_ssize_t ow
+    cdef Window win
+    cdef int* wcnt = <int*> malloc((OW if OW > 0 else 1) * sizeof(int))
+    if wcnt != NULL:
+        for ow in range(OW):
+            win = _avg_window(ow, sw, pw, KW, W)
+            wcnt[ow] = <int> (win.full if include_pad else win.hi - win.lo)
+    return wcnt
+
+
 cdef int _avg_fwd(const real* x, real* out,
                   Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
                   Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
@@ -324,15 +340,9 @@ cdef int _avg_fwd(const real* x, real* out,
     cdef const real* row
     cdef real* orow
     cdef real* zbuf
-    cdef int* wcnt = <int*> malloc((OW if OW > 0 else 1) * sizeof(int))
+    cdef int* wcnt = _avg_wcounts(OW, sw, pw, KW, W, include_pad)
     if wcnt == NULL:
         return -1
-    # the W factor of each output's count: clipped to the padded input
-    # (count_include_pad) or to the input; every window holds an input cell
-    # (PyTorch's output-size rule), so no count is 0
-    for ow in range(OW):
-        win = _avg_window(ow, sw, pw, KW, W)
-        wcnt[ow] = <int> (win.full if include_pad else win.hi - win.lo)
     if n_threads > n_units:
         n_threads = <int> n_units if n_units > 0 else 1
     with parallel(num_threads=n_threads):
@@ -403,13 +413,9 @@ cdef int _avg_bwd(const real* go, real* gi,
     cdef real* row
     cdef const real* grow
     cdef real* g
-    cdef int* wcnt = <int*> malloc((OW if OW > 0 else 1) * sizeof(int))
+    cdef int* wcnt = _avg_wcounts(OW, sw, pw, KW, W, include_pad)
     if wcnt == NULL:
         return -1
-    # every window holds an input cell (PyTorch's output-size rule)
-    for ow in range(OW):
-        win = _avg_window(ow, sw, pw, KW, W)
-        wcnt[ow] = <int> (win.full if include_pad else win.hi - win.lo)
     if n_threads > NC:
         n_threads = <int> NC if NC > 0 else 1
     # one scratch row per thread, allocated here: a thread could not skip its

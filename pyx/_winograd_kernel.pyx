@@ -29,37 +29,17 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
 
 from _types cimport real
+from _gemm cimport CV_GEMM_MR, _gemm6, _jw
 from _openmp cimport omp_get_thread_num
 
 cdef extern from "_gemm_kernels.h" nogil:
-    void cv_gemm6_f32(float* c, Py_ssize_t ldc, const float* a, const float* b, Py_ssize_t K)
-    void cv_gemm6_f64(double* c, Py_ssize_t ldc, const double* a, const double* b,
-                      Py_ssize_t K)
     double cv_wino_in_f32(const float* s, Py_ssize_t W, float* v, Py_ssize_t plane)
     double cv_wino_in_f64(const double* s, Py_ssize_t W, double* v, Py_ssize_t plane)
     void cv_wino_out_f32(const float* m, Py_ssize_t plane, float b, float* o, Py_ssize_t OW)
     void cv_wino_out_f64(const double* m, Py_ssize_t plane, double b, double* o,
                          Py_ssize_t OW)
     enum:
-        CV_GEMM_MR
-        CV_GEMM_JW_F32
-        CV_GEMM_JW_F64
         CV_WINO_VECTOR
-
-
-cdef inline Py_ssize_t _jw(real* dummy) noexcept nogil:
-    if real is float:
-        return CV_GEMM_JW_F32
-    else:
-        return CV_GEMM_JW_F64
-
-
-cdef inline void _gemm6(real* c, Py_ssize_t ldc, const real* a, const real* b,
-                        Py_ssize_t K) noexcept nogil:
-    if real is float:
-        cv_gemm6_f32(c, ldc, a, b, K)
-    else:
-        cv_gemm6_f64(c, ldc, a, b, K)
 
 
 cdef inline double _in_scalar(const real* s, Py_ssize_t W, real* v, Py_ssize_t plane,

@@ -1,0 +1,29 @@
+# The 6 x JW GEMM micro-kernel of _gemm_kernels.h for the fused float types,
+# shared by the Winograd and implicit-GEMM kernels.
+from _types cimport real
+
+cdef extern from "_gemm_kernels.h" nogil:
+    void cv_gemm6_f32(float* c, Py_ssize_t ldc, const float* a, const float* b, Py_ssize_t K)
+    void cv_gemm6_f64(double* c, Py_ssize_t ldc, const double* a, const double* b,
+                      Py_ssize_t K)
+    enum:
+        CV_GEMM_MR
+        CV_GEMM_JW_F32
+        CV_GEMM_JW_F64
+
+
+cdef inline Py_ssize_t _jw(real* dummy) noexcept nogil:
+    """Outputs per micro-kernel row: two vectors (16 floats, 8 doubles)."""
+    if real is float:
+        return CV_GEMM_JW_F32
+    else:
+        return CV_GEMM_JW_F64
+
+
+cdef inline void _gemm6(real* c, Py_ssize_t ldc, const real* a, const real* b,
+                        Py_ssize_t K) noexcept nogil:
+    """C[6][JW] (row stride ldc) = sum_k A[k][0:6] (x) B[k][0:JW]."""
+    if real is float:
+        cv_gemm6_f32(c, ldc, a, b, K)
+    else:
+        cv_gemm6_f64(c, ldc, a, b, K)
