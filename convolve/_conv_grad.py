@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from . import _engine, _wgrad
+from . import _blocked, _engine, _wgrad
 from ._threads import resolve_workers
 from ._validate import check_size, int_tuple, nn_dtype, positive_int
 
@@ -205,6 +205,49 @@ def weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers):
     return part[0].reshape((O, C // groups) + tuple(kernel))
 
 
+def blocked_weight_grad_pays(w_shape, groups, itemsize):
+    """Whether the blocked weight gradient (:func:`weight_grad_blocked`) runs:
+    its channel panels at least three-quarters full (LeNet's 6 output
+    channels fill 6 of 8 float lanes; depthwise layers do not) and a tap
+    block's worth of reduction (input channels per group x taps)."""
+    Og = w_shape[0] // groups
+    jw = _engine.blocked_width(Og, itemsize)
+    return 4 * Og >= 3 * jw * -(-Og // jw) and math.prod(w_shape[1:]) >= 16
+
+
+def weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers):
+    """``gw`` by the blocked kernel's weight gradient (pyx/_blocked.pyx): output
+    channels as vector lanes (panels of :func:`convolve._engine.blocked_width`),
+    six or eight taps read in place per tile, the pixels of every image as the
+    reduction, from the padded input `xp` and the output gradient transposed
+    to pixel-major channel panels."""
+    d = len(kernel)
+    lift = (1,) * (3 - d)
+    N, C = xp.shape[:2]
+    O = gy.shape[1]
+    Cg, Og = C // groups, O // groups
+    osp = lift + tuple(gy.shape[2:])
+    P = math.prod(osp)
+    jw = _engine.blocked_width(Og, xp.itemsize)
+    nr = 6 if jw == (16 if xp.itemsize == 4 else 8) else 8
+    nob = -(-Og // jw)
+    K = Cg * math.prod(kernel)
+    ntb = -(-K // nr)
+    g4 = gy.reshape(N, groups, Og, P)
+    if nob * jw != Og:
+        g4 = np.concatenate([g4, np.zeros((N, groups, nob * jw - Og, P), gy.dtype)], axis=2)
+    gyt = np.ascontiguousarray(g4.reshape(N, groups, nob, jw, P).transpose(0, 1, 2, 4, 3))
+    tiles = np.empty((groups, nob, ntb, nr, jw), dtype=gy.dtype)
+    n_threads = resolve_workers(workers, N * O * K * P)
+    # tap blocks per unit: units enough for the threads, gyt panels reused across
+    chunk = max(1, -(-ntb // max(1, -(-4 * n_threads // (groups * nob)))))
+    x5 = np.ascontiguousarray(xp).reshape((N, C) + lift + xp.shape[2:])
+    _blocked.weight_grad(x5, gyt, tiles, osp, lift + tuple(kernel), lift + tuple(stride),
+                         lift + tuple(dilation), chunk, n_threads)
+    gw = tiles.transpose(0, 1, 4, 2, 3).reshape(groups, nob * jw, ntb * nr)[:, :Og, :K]
+    return np.ascontiguousarray(gw).reshape((O, Cg) + tuple(kernel))
+
+
 def batchlane_weight_grad_pays(N, itemsize, kernel, osp, stride):
     """Stride 1, a batch that fills the lanes, small maps (see
     convolve._engine.batch_pays)."""
@@ -229,6 +272,8 @@ def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
     N, C = xp.shape[:2]
     O = gy.shape[1]
     Cg, Og = C // groups, O // groups
+    if gy.size and blocked_weight_grad_pays((O, Cg) + tuple(kernel), groups, xp.itemsize):
+        return weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers)
     if (direct_weight_grad_pays(O, Cg, groups, kernel) and (len(kernel) < 3 or stride[0] == 1)
             and gy.size):
         return weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers)
@@ -388,7 +433,8 @@ def weight_grad(d, x, grad_out, weight_shape, stride, padding, dilation, groups,
         gw = _fft.conv_fft_weight_grad(np.ascontiguousarray(st.padded(xb)), gy, st.w_shape,
                                        st.stride, st.dilation, st.groups, workers)
     elif (st.padding_mode == "zeros" and gy.size and (d < 3 or st.stride[0] == 1)
-            and direct_weight_grad_pays(st.w_shape[0], st.w_shape[1], st.groups, st.kernel)):
+            and direct_weight_grad_pays(st.w_shape[0], st.w_shape[1], st.groups, st.kernel)
+            and not blocked_weight_grad_pays(st.w_shape, st.groups, dtype.itemsize)):
         # zero padding stays implicit (no padded copy of the input)
         gw = weight_grad_direct(np.ascontiguousarray(xb), gy, st.kernel, st.stride,
                                 st.dilation, st.groups, workers,

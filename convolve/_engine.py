@@ -5,7 +5,7 @@ Callers hand over 5-D C-contiguous blocks ``x (N, C, D, H, W)``,
 """
 import numpy as np
 
-from . import _batchlane, _direct, _igemm, _winograd
+from . import _batchlane, _blocked, _direct, _igemm, _winograd
 from ._threads import resolve_workers
 
 # method='auto' takes the implicit GEMM from this many output channels per
@@ -19,7 +19,7 @@ BATCH_MAX_WIDTH = 32
 BATCH_MIN_JUNK = 0.2    # ... when the junk columns would be a fifth of the row
 # method= values of the NN family's forward (convolve.functional.conv*d)
 # ('fft' is handled by convolve.functional before the engine: convolve._fft.conv_fft)
-METHODS = ("auto", "direct", "winograd", "gemm", "batch", "fft")
+METHODS = ("auto", "direct", "blocked", "winograd", "gemm", "batch", "fft")
 
 # Per-thread workspace the PLANE loop order may use: the flattened output
 # plane accumulator and the padded input plane should stay in L2.
@@ -98,6 +98,72 @@ def pack6(w, groups):
     wp = np.zeros((groups, P6 * 6, taps), dtype=w.dtype)
     wp[:, :Og] = w.reshape(groups, Og, taps)
     return np.ascontiguousarray(wp.reshape(groups, P6, 6, taps).transpose(0, 1, 3, 2))
+
+
+def blocked_width(Og, itemsize):
+    """Output channels per panel of the blocked kernel: two vectors (16 floats,
+    8 doubles; tiles of 6 pixels), or one vector (tiles of 8 pixels) when a
+    group's channels fill at most one."""
+    lanes = 8 if itemsize == 4 else 4
+    return lanes if Og <= lanes else 2 * lanes
+
+
+def pack_lanes(w, groups):
+    """Weights (O, Cg, KD, KH, KW) -> (groups, ceil(Og/JW), K, JW), K = Cg*KD*KH*KW:
+    the panels of JW output channels (:func:`blocked_width`) the blocked
+    direct kernel reads as vectors, tap by tap (zero lanes pad each group's
+    last panel)."""
+    O = w.shape[0]
+    Og, taps = O // groups, int(np.prod(w.shape[1:]))
+    jw = blocked_width(Og, w.itemsize)
+    nob = -(-Og // jw)
+    wp = np.zeros((groups, nob * jw, taps), dtype=w.dtype)
+    wp[:, :Og] = w.reshape(groups, Og, taps)
+    return np.ascontiguousarray(wp.reshape(groups, nob, jw, taps).transpose(0, 1, 3, 2))
+
+
+# method='auto' takes the blocked kernel from this long a reduction on
+BLOCKED_MIN_REDUCTION = 96
+# Per-thread padded input band of the blocked kernel (the image's rows a unit reads)
+BLOCKED_BAND_BYTES = 256 * 1024
+
+
+def blocked_band(x_shape, w_shape, out_shape, stride, dilation, groups, itemsize, n_threads):
+    """Output rows per unit of the blocked kernel: the padded rows of the
+    group's channels in BLOCKED_BAND_BYTES, at least one row, and units
+    enough for the threads."""
+    N, C = x_shape[:2]
+    _, Cg, KD, KH, KW = w_shape
+    OD, OH, OW = out_shape[2:]
+    Dp = (OD - 1) * stride[0] + (KD - 1) * dilation[0] + 1
+    Wp = (OW - 1) * stride[2] + (KW - 1) * dilation[2] + 1
+    rows = lambda bh: Cg * Dp * ((bh - 1) * stride[1] + (KH - 1) * dilation[1] + 1) * Wp * itemsize
+    bh = max(1, _largest(lambda b: b >= 1 and rows(b) <= BLOCKED_BAND_BYTES, OH))
+    while N * groups * -(-OH // bh) < 4 * n_threads and bh > 1:
+        bh = -(-bh // 2)
+    return bh
+
+
+def blocked_pays(w_shape, itemsize):
+    """Whether method='auto' takes the blocked kernel (pyx/_blocked.pyx): panels of
+    two vectors of output channels at least three-quarters full, a reduction
+    (input channels per group x taps) long enough to amortize the transposed
+    store of each 6-pixel tile, and taps to read in place (a 1x1 layer is a
+    plain GEMM: the implicit GEMM and direct orders run it)."""
+    Og = w_shape[0]
+    T = int(np.prod(w_shape[1:]))
+    jw = 16 if itemsize == 4 else 8
+    return (Og >= jw and 4 * Og >= 3 * jw * -(-Og // jw) and T >= BLOCKED_MIN_REDUCTION
+            and tuple(w_shape[2:]) != (1, 1, 1))
+
+
+def correlate_blocked(x, w, out, bias, stride, dilation, pad, groups, n_threads):
+    """The blocked direct kernel (pyx/_blocked.pyx): output channels as lanes."""
+    band = blocked_band(x.shape, w.shape, out.shape, stride, dilation, groups, x.itemsize,
+                        n_threads)
+    _blocked.correlate(x, pack_lanes(w, groups), out, bias, tuple(w.shape[2:]), tuple(stride),
+                       tuple(dilation), tuple(pad), groups, band, n_threads)
+    return out
 
 
 def space_to_depth(x, w, out_hw, stride, dilation, pad):
@@ -240,9 +306,11 @@ def check_method(method, x_shape, w_shape, stride, dilation, groups, dtype, name
 
 
 def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="auto"):
-    """out[...] = correlation of the 5-D blocks: Winograd F(2x2, 3x3) where
-    `method` asks for it or 'auto' judges it faster (pyx/_winograd_kernel.pyx),
-    else the direct kernel (pyx/_direct.pyx)."""
+    """out[...] = correlation of the 5-D blocks by `method`, or for 'auto' the
+    first that pays in this order: Winograd F(2x2, 3x3) (pyx/_winograd_kernel.pyx),
+    the blocked direct kernel (pyx/_blocked.pyx), the batch-lane kernel
+    (pyx/_batchlane.pyx), the implicit GEMM (pyx/_igemm.pyx), else the
+    direct loop orders (pyx/_direct.pyx)."""
     if x.dtype.kind == "c":
         return _complex_as_real(x, w, out, bias, stride, dilation, pad, groups, workers)
     if out.size == 0:
@@ -254,9 +322,9 @@ def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="
         if (method == "winograd" or _winograd.pays(x.shape[1], w.shape[0], out.shape[3:])) \
                 and _winograd.correlate(x, w, out, bias, pad, n_threads):
             return out
-    # space_to_depth adds zero taps that read elements outside the real
-    # windows: 0 * inf = NaN would leak there, so non-finite inputs take the
-    # strided ROWS loop order, which reads exactly the window.
+    if method == "blocked" or (method == "auto" and blocked_pays((w.shape[0] // groups,)
+                                                                 + w.shape[1:], x.itemsize)):
+        return correlate_blocked(x, w, out, bias, stride, dilation, pad, groups, n_threads)
     if method == "batch" or (method == "auto" and batch_pays(x.shape, w.shape, out.shape,
                                                               x.dtype)):
         return correlate_batch(x, w, out, bias, stride, dilation, pad, groups, n_threads)
@@ -264,6 +332,9 @@ def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="
         _igemm.correlate(x, pack6(w, groups), out, bias, tuple(w.shape[2:]), tuple(stride),
                          tuple(dilation), tuple(pad), groups, n_threads)
         return out
+    # space_to_depth adds zero taps that read elements outside the real
+    # windows: 0 * inf = NaN would leak there, so non-finite inputs take the
+    # strided ROWS loop order, which reads exactly the window.
     if (stride[1] > 1 or stride[2] > 1) and np.isfinite(x).all():
         x, w, stride, dilation, pad = space_to_depth(x, w, out.shape[3:], stride, dilation,
                                                      pad)

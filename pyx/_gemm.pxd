@@ -6,6 +6,14 @@ cdef extern from "_gemm_kernels.h" nogil:
     void cv_gemm6_f32(float* c, Py_ssize_t ldc, const float* a, const float* b, Py_ssize_t K)
     void cv_gemm6_f64(double* c, Py_ssize_t ldc, const double* a, const double* b,
                       Py_ssize_t K)
+    void cv_pgemm6_f32(float* c, Py_ssize_t ldc, const float* const* p, const Py_ssize_t* off,
+                       const float* b, Py_ssize_t K, int accumulate)
+    void cv_pgemm6_f64(double* c, Py_ssize_t ldc, const double* const* p,
+                       const Py_ssize_t* off, const double* b, Py_ssize_t K, int accumulate)
+    void cv_pgemm8_f32(float* c, Py_ssize_t ldc, const float* const* p, const Py_ssize_t* off,
+                       const float* b, Py_ssize_t K, int accumulate)
+    void cv_pgemm8_f64(double* c, Py_ssize_t ldc, const double* const* p,
+                       const Py_ssize_t* off, const double* b, Py_ssize_t K, int accumulate)
     enum:
         CV_GEMM_MR
         CV_GEMM_JW_F32
@@ -27,3 +35,21 @@ cdef inline void _gemm6(real* c, Py_ssize_t ldc, const real* a, const real* b,
         cv_gemm6_f32(c, ldc, a, b, K)
     else:
         cv_gemm6_f64(c, ldc, a, b, K)
+
+
+cdef inline void _pgemm6(real* c, Py_ssize_t ldc, const real** p, const Py_ssize_t* off,
+                         const real* b, Py_ssize_t K, int accumulate) noexcept nogil:
+    """C[6][JW] (+)= sum_k p[r][off[k]] (x) B[k][0:JW]: A read in place."""
+    if real is float:
+        cv_pgemm6_f32(c, ldc, <const float* const*> p, off, b, K, accumulate)
+    else:
+        cv_pgemm6_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)
+
+
+cdef inline void _pgemm8(real* c, Py_ssize_t ldc, const real** p, const Py_ssize_t* off,
+                         const real* b, Py_ssize_t K, int accumulate) noexcept nogil:
+    """C[8][JW/2] (+)= sum_k p[r][off[k]] (x) B[k][0:JW/2]: one vector of channels."""
+    if real is float:
+        cv_pgemm8_f32(c, ldc, <const float* const*> p, off, b, K, accumulate)
+    else:
+        cv_pgemm8_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)

@@ -58,6 +58,93 @@ static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
 CV_DEFINE_GEMM6(cv_gemm6_f32, float, cv_gvf, 8, CV_BCAST_F32)
 CV_DEFINE_GEMM6(cv_gemm6_f64, double, cv_gvd, 4, CV_BCAST_F64)
 
+/* The same 6 x JW block with A read in place instead of packed:
+ *
+ *     C[r][0:JW] (+)= sum_k p_r[off[k]] * B[k][0:JW]      r in [0, 6)
+ *
+ * six row pointers p_r and one offset per k. The blocked direct convolution
+ * (pyx/_blocked.pyx) uses it both ways round: for the forward, p_r are six
+ * output pixels' windows and off[k] the taps (channel, kd, kh, kw) of the
+ * window, B the weights packed [K][JW] output channels; for the weight
+ * gradient, p_r are six taps and off[k] the pixels, B the output gradient
+ * transposed to [pixel][JW]. Each k: two vector loads of B, six broadcasts
+ * straight from the input (x86 addressing base + index * 4, no gather), one
+ * offset load, 12 FMAs. `accumulate` adds to C instead of overwriting it. */
+#define CV_DEFINE_PGEMM6(NAME, T, V, L, BCAST)                                 \
+static inline void NAME(T *c, ptrdiff_t ldc, const T *const *p,               \
+                        const ptrdiff_t *off, const T *b, ptrdiff_t K,        \
+                        int accumulate)                                       \
+{                                                                             \
+    const T *p0 = p[0], *p1 = p[1], *p2 = p[2];                               \
+    const T *p3 = p[3], *p4 = p[4], *p5 = p[5];                               \
+    V c00 = (V){0}, c01 = (V){0}, c10 = (V){0}, c11 = (V){0};                 \
+    V c20 = (V){0}, c21 = (V){0}, c30 = (V){0}, c31 = (V){0};                 \
+    V c40 = (V){0}, c41 = (V){0}, c50 = (V){0}, c51 = (V){0};                 \
+    if (accumulate) {                                                         \
+        c00 = *(V *)(c + 0 * ldc); c01 = *(V *)(c + 0 * ldc + L);             \
+        c10 = *(V *)(c + 1 * ldc); c11 = *(V *)(c + 1 * ldc + L);             \
+        c20 = *(V *)(c + 2 * ldc); c21 = *(V *)(c + 2 * ldc + L);             \
+        c30 = *(V *)(c + 3 * ldc); c31 = *(V *)(c + 3 * ldc + L);             \
+        c40 = *(V *)(c + 4 * ldc); c41 = *(V *)(c + 4 * ldc + L);             \
+        c50 = *(V *)(c + 5 * ldc); c51 = *(V *)(c + 5 * ldc + L);             \
+    }                                                                         \
+    for (ptrdiff_t k = 0; k < K; k++) {                                       \
+        const ptrdiff_t o = off[k];                                           \
+        const V b0 = *(const V *)(b), b1 = *(const V *)(b + L);               \
+        V v;                                                                  \
+        v = BCAST(p0[o]); c00 += v * b0; c01 += v * b1;                      \
+        v = BCAST(p1[o]); c10 += v * b0; c11 += v * b1;                      \
+        v = BCAST(p2[o]); c20 += v * b0; c21 += v * b1;                      \
+        v = BCAST(p3[o]); c30 += v * b0; c31 += v * b1;                      \
+        v = BCAST(p4[o]); c40 += v * b0; c41 += v * b1;                      \
+        v = BCAST(p5[o]); c50 += v * b0; c51 += v * b1;                      \
+        b += 2 * L;                                                           \
+    }                                                                         \
+    *(V *)(c + 0 * ldc) = c00; *(V *)(c + 0 * ldc + L) = c01;                 \
+    *(V *)(c + 1 * ldc) = c10; *(V *)(c + 1 * ldc + L) = c11;                 \
+    *(V *)(c + 2 * ldc) = c20; *(V *)(c + 2 * ldc + L) = c21;                 \
+    *(V *)(c + 3 * ldc) = c30; *(V *)(c + 3 * ldc + L) = c31;                 \
+    *(V *)(c + 4 * ldc) = c40; *(V *)(c + 4 * ldc + L) = c41;                 \
+    *(V *)(c + 5 * ldc) = c50; *(V *)(c + 5 * ldc + L) = c51;                 \
+}
+CV_DEFINE_PGEMM6(cv_pgemm6_f32, float, cv_gvf, 8, CV_BCAST_F32)
+CV_DEFINE_PGEMM6(cv_pgemm6_f64, double, cv_gvd, 4, CV_BCAST_F64)
+
+/* The narrow variant for few output channels: 8 pointers x one vector
+ * (8 floats, 4 doubles) of channels, C[r][0:L] (+)= sum_k p_r[off[k]] * B[k][0:L]
+ * with B packed [K][L]: 8 FMAs per tap for 1 vector load and 8 broadcasts. */
+#define CV_DEFINE_PGEMM8(NAME, T, V, L, BCAST)                                 \
+static inline void NAME(T *c, ptrdiff_t ldc, const T *const *p,               \
+                        const ptrdiff_t *off, const T *b, ptrdiff_t K,        \
+                        int accumulate)                                       \
+{                                                                             \
+    const T *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];                   \
+    const T *p4 = p[4], *p5 = p[5], *p6 = p[6], *p7 = p[7];                   \
+    V c0 = (V){0}, c1 = (V){0}, c2 = (V){0}, c3 = (V){0};                     \
+    V c4 = (V){0}, c5 = (V){0}, c6 = (V){0}, c7 = (V){0};                     \
+    if (accumulate) {                                                         \
+        c0 = *(V *)(c + 0 * ldc); c1 = *(V *)(c + 1 * ldc);                   \
+        c2 = *(V *)(c + 2 * ldc); c3 = *(V *)(c + 3 * ldc);                   \
+        c4 = *(V *)(c + 4 * ldc); c5 = *(V *)(c + 5 * ldc);                   \
+        c6 = *(V *)(c + 6 * ldc); c7 = *(V *)(c + 7 * ldc);                   \
+    }                                                                         \
+    for (ptrdiff_t k = 0; k < K; k++) {                                       \
+        const ptrdiff_t o = off[k];                                           \
+        const V b0 = *(const V *)(b);                                         \
+        c0 += BCAST(p0[o]) * b0; c1 += BCAST(p1[o]) * b0;                     \
+        c2 += BCAST(p2[o]) * b0; c3 += BCAST(p3[o]) * b0;                     \
+        c4 += BCAST(p4[o]) * b0; c5 += BCAST(p5[o]) * b0;                     \
+        c6 += BCAST(p6[o]) * b0; c7 += BCAST(p7[o]) * b0;                     \
+        b += L;                                                               \
+    }                                                                         \
+    *(V *)(c + 0 * ldc) = c0; *(V *)(c + 1 * ldc) = c1;                       \
+    *(V *)(c + 2 * ldc) = c2; *(V *)(c + 3 * ldc) = c3;                       \
+    *(V *)(c + 4 * ldc) = c4; *(V *)(c + 5 * ldc) = c5;                       \
+    *(V *)(c + 6 * ldc) = c6; *(V *)(c + 7 * ldc) = c7;                       \
+}
+CV_DEFINE_PGEMM8(cv_pgemm8_f32, float, cv_gvf, 8, CV_BCAST_F32)
+CV_DEFINE_PGEMM8(cv_pgemm8_f64, double, cv_gvd, 4, CV_BCAST_F64)
+
 /* Input transform of L consecutive interior tiles of one tile row (vectors
  * across tiles): d[i][q] of tile l is s[i*W + 2l + q], read as the even and
  * odd lanes of two vectors; v[xi * plane] receives (B^T d B)[xi] for the L
@@ -148,6 +235,48 @@ static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
 }
 CV_DEFINE_GEMM6(cv_gemm6_f32, float, CV_GEMM_JW_F32)
 CV_DEFINE_GEMM6(cv_gemm6_f64, double, CV_GEMM_JW_F64)
+#define CV_DEFINE_PGEMM6(NAME, T, JW)                                          \
+static inline void NAME(T *c, ptrdiff_t ldc, const T *const *p,               \
+                        const ptrdiff_t *off, const T *b, ptrdiff_t K,        \
+                        int accumulate)                                       \
+{                                                                             \
+    T acc[6][JW] = {{0}};                                                     \
+    if (accumulate)                                                           \
+        for (int r = 0; r < 6; r++)                                           \
+            for (int j = 0; j < JW; j++) acc[r][j] = c[r * ldc + j];          \
+    for (ptrdiff_t k = 0; k < K; k++)                                         \
+        for (int r = 0; r < 6; r++)                                           \
+            for (int j = 0; j < JW; j++) acc[r][j] += p[r][off[k]] * b[JW * k + j];\
+    for (int r = 0; r < 6; r++)                                               \
+        for (int j = 0; j < JW; j++) c[r * ldc + j] = acc[r][j];              \
+}
+CV_DEFINE_PGEMM6(cv_pgemm6_f32, float, CV_GEMM_JW_F32)
+CV_DEFINE_PGEMM6(cv_pgemm6_f64, double, CV_GEMM_JW_F64)
+/* the narrow variant: 8 pointers, one vector of channels (8 floats, 4 doubles) */
+static inline void cv_pgemm8_f32(float *c, ptrdiff_t ldc, const float *const *p,
+                                 const ptrdiff_t *off, const float *b, ptrdiff_t K,
+                                 int accumulate)
+{
+    for (int r = 0; r < 8; r++) {
+        float acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = accumulate ? c[r * ldc + j] : 0;
+        for (ptrdiff_t k = 0; k < K; k++)
+            for (int j = 0; j < 8; j++) acc[j] += p[r][off[k]] * b[8 * k + j];
+        for (int j = 0; j < 8; j++) c[r * ldc + j] = acc[j];
+    }
+}
+static inline void cv_pgemm8_f64(double *c, ptrdiff_t ldc, const double *const *p,
+                                 const ptrdiff_t *off, const double *b, ptrdiff_t K,
+                                 int accumulate)
+{
+    for (int r = 0; r < 8; r++) {
+        double acc[4];
+        for (int j = 0; j < 4; j++) acc[j] = accumulate ? c[r * ldc + j] : 0;
+        for (ptrdiff_t k = 0; k < K; k++)
+            for (int j = 0; j < 4; j++) acc[j] += p[r][off[k]] * b[4 * k + j];
+        for (int j = 0; j < 4; j++) c[r * ldc + j] = acc[j];
+    }
+}
 /* no vector extensions: the Cython code never calls the vector transforms */
 #define CV_WINO_VECTOR 0
 static inline double cv_wino_in_f32(const float *s, ptrdiff_t W, float *v, ptrdiff_t plane)

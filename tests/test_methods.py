@@ -15,11 +15,12 @@ CASES = [  # d, N, C, O, size, kernel, stride, padding, dilation, groups
     (2, 2, 16, 16, 14, 3, 1, 1, 1, 1), (2, 1, 8, 6, 21, 4, 3, 2, 1, 2),
     (2, 3, 5, 9, 11, (2, 5), (1, 2), ((0, 2), (3, 1)), 1, 1),
     (3, 1, 4, 8, 7, 3, 1, 1, 1, 2), (3, 2, 6, 6, 8, 2, 2, 1, 1, 1),
+    (3, 2, 5, 20, 9, 3, (1, 2, 2), 1, (2, 1, 1), 1), (2, 1, 4, 36, 13, 5, 1, "same", 2, 2),
 ]
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("method", ["direct", "gemm", "batch", "fft", "auto"])
+@pytest.mark.parametrize("method", ["direct", "blocked", "gemm", "batch", "fft", "auto"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_method_matches_reference(case, method, dtype, rng, assert_close):
     d, N, C, O, size, k, s, p, dl, g = case
@@ -33,7 +34,7 @@ def test_method_matches_reference(case, method, dtype, rng, assert_close):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("method", ["gemm", "direct", "batch"])
+@pytest.mark.parametrize("method", ["gemm", "direct", "blocked", "batch"])
 def test_threads_bitwise(method, dtype, rng):
     x = rng.standard_normal((3, 24, 21, 26)).astype(dtype)
     w = rng.standard_normal((30, 12, 3, 3)).astype(dtype)
@@ -41,13 +42,15 @@ def test_threads_bitwise(method, dtype, rng):
     np.testing.assert_array_equal(conv2d(x, w, workers=1, **kw), conv2d(x, w, workers=2, **kw))
 
 
-def test_gemm_nan_stays_in_its_window(rng):
-    """The GEMM gathers exactly the windows: a NaN reaches only the outputs
-    whose windows contain it (no zero-tap leaks as in a polyphase rewrite)."""
+@pytest.mark.parametrize("method", ["gemm", "blocked"])
+def test_nan_stays_in_its_window(method, rng):
+    """The GEMM gathers and the blocked kernel reads exactly the windows: a NaN
+    reaches only the outputs whose windows contain it (no zero-tap leaks as
+    in a polyphase rewrite)."""
     x = rng.standard_normal((1, 8, 9, 9))
     x[0, 2, 4, 4] = np.nan
     w = rng.standard_normal((24, 8, 3, 3))
-    y = conv2d(x, w, stride=2, padding=1, method="gemm")
+    y = conv2d(x, w, stride=2, padding=1, method=method)
     nan = np.isnan(y[0, 0])
     expected = np.zeros_like(nan)
     for oh in range(5):
@@ -83,6 +86,15 @@ def test_auto_routes():
     assert not _engine.gemm_pays((64, 64, 1, 3, 3), (1, 1, 1), 2)    # stride 1: direct
     assert not _engine.gemm_pays((64, 3, 1, 7, 7), (1, 2, 2), 1)     # stem: 3 channels
     assert not _engine.gemm_pays((64, 1, 1, 3, 3), (1, 1, 1), 64)    # depthwise
+    assert _engine.blocked_pays((128, 64, 1, 3, 3), 4)                # s2_56
+    assert _engine.blocked_pays((64, 3, 1, 7, 7), 4)                  # stem
+    assert _engine.blocked_pays((16, 6, 1, 5, 5), 4)                  # lenet2
+    assert _engine.blocked_pays((16, 6, 1, 5, 5), 8)
+    assert not _engine.blocked_pays((6, 16, 1, 5, 5), 8)               # lenet2 input grad
+    assert not _engine.blocked_pays((6, 1, 1, 5, 5), 4)               # lenet1: 6 channels
+    assert not _engine.blocked_pays((64, 256, 1, 1, 1), 4)            # 1x1: a plain GEMM
+    assert not _engine.blocked_pays((1, 1, 1, 3, 3), 4)               # depthwise
+    assert not _engine.blocked_pays((20, 16, 1, 3, 3), 4)             # panels 20/32 full
     lenet2 = ((64, 6, 1, 14, 14), (16, 6, 1, 5, 5), (64, 16, 1, 10, 10))
     assert _engine.batch_pays(*lenet2, np.float32)
     lenet1 = ((64, 1, 1, 32, 32), (6, 1, 1, 5, 5), (64, 6, 1, 28, 28))

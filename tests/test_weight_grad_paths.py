@@ -1,6 +1,7 @@
-"""The two weight-gradient kernels (dot products for few channels per group,
-GEMM otherwise) agree with each other and with an einsum oracle on every
-option, and do not depend on the thread count."""
+"""The weight-gradient kernels (dot products for few channels per group, the
+blocked micro-kernel with channel lanes, the BLAS GEMM) agree with each other
+and with an einsum oracle on every option, and do not depend on the thread
+count."""
 import itertools
 
 import numpy as np
@@ -10,6 +11,13 @@ from convolve import _conv_grad
 from convolve.functional import conv1d_weight_grad, conv2d_weight_grad, conv3d_weight_grad
 
 WGRAD = {1: conv1d_weight_grad, 2: conv2d_weight_grad, 3: conv3d_weight_grad}
+PATHS = ("direct", "blocked", "gemm")
+
+
+def force(monkeypatch, path):
+    """Route the weight gradient to one kernel."""
+    monkeypatch.setattr(_conv_grad, "direct_weight_grad_pays", lambda *a: path == "direct")
+    monkeypatch.setattr(_conv_grad, "blocked_weight_grad_pays", lambda *a: path == "blocked")
 
 
 def weight_grad_ref(x, gy, kernel, stride, padding, dilation, groups):
@@ -38,15 +46,17 @@ CASES = [  # d, N, C, O, size, kernel, stride, padding, dilation, groups
     (2, 2, 6, 6, 19, 3, 2, 1, 1, 6), (2, 2, 3, 4, 23, 7, 2, 3, 1, 1),
     (2, 1, 4, 8, 21, 3, 3, 2, 2, 2), (2, 2, 8, 16, 12, 3, 1, 1, 1, 1),
     (3, 2, 2, 4, 7, 3, 1, 1, 1, 2), (3, 1, 3, 3, 8, 2, (1, 2, 2), 0, 1, 3),
+    (2, 2, 5, 20, 13, 3, 2, 1, 1, 1), (3, 2, 4, 18, 6, 3, (2, 1, 1), 1, (1, 2, 1), 2),
 ]
 
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_direct_and_gemm_match_reference(case, dtype, rng, assert_close, monkeypatch):
+def test_paths_match_reference(case, dtype, rng, assert_close, monkeypatch):
     d, N, C, O, size, k, s, p, dl, g = case
     kernel, stride = (k,) * d, (s,) * d if np.isscalar(s) else s
-    padding, dilation = (p,) * d, (dl,) * d
+    padding = (p,) * d if np.isscalar(p) else p
+    dilation = (dl,) * d if np.isscalar(dl) else dl
     x = rng.standard_normal((N, C) + (size,) * d).astype(dtype)
     osp = tuple((n + 2 * pp - dd * (kk - 1) - 1) // ss + 1
                 for n, pp, dd, kk, ss in zip((size,) * d, padding, dilation, kernel, stride))
@@ -54,8 +64,8 @@ def test_direct_and_gemm_match_reference(case, dtype, rng, assert_close, monkeyp
     ref = weight_grad_ref(x, gy, kernel, stride, padding, dilation, g)
     fn = WGRAD[d]
     results = {}
-    for path in (True, False):
-        monkeypatch.setattr(_conv_grad, "direct_weight_grad_pays", lambda *a, _p=path: _p)
+    for path in PATHS:
+        force(monkeypatch, path)
         results[path] = fn(x, gy, (O, C // g) + kernel, stride=stride, padding=padding,
                            dilation=dilation, groups=g)
         assert results[path].dtype == dtype
@@ -71,6 +81,29 @@ def test_direct_weight_grad_threads_bitwise(dtype, rng):
     one = conv2d_weight_grad(x, gy, (16, 1, 3, 3), workers=1, **args)
     two = conv2d_weight_grad(x, gy, (16, 1, 3, 3), workers=2, **args)
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("O", [6, 16, 40])
+def test_blocked_weight_grad_threads_bitwise(O, dtype, rng):
+    """Narrow (8 taps x one vector) and wide (6 x two) tiles, several channel
+    panels and tap blocks split among threads: the same bits."""
+    x = rng.standard_normal((5, 6, 30, 31)).astype(dtype)
+    gy = rng.standard_normal((5, O, 15, 16)).astype(dtype)
+    assert _conv_grad.blocked_weight_grad_pays((O, 6, 3, 3), 1, x.itemsize)
+    one = conv2d_weight_grad(x, gy, (O, 6, 3, 3), stride=2, padding=1, workers=1)
+    two = conv2d_weight_grad(x, gy, (O, 6, 3, 3), stride=2, padding=1, workers=2)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_blocked_weight_grad_routes():
+    pays = _conv_grad.blocked_weight_grad_pays
+    assert pays((16, 6, 5, 5), 1, 4)              # lenet2
+    assert pays((6, 1, 5, 5), 1, 4)               # lenet1: 6 of 8 lanes
+    assert pays((64, 3, 7, 7), 1, 8)              # stem
+    assert not pays((64, 1, 3, 3), 64, 4)         # depthwise: one channel per group
+    assert not pays((20, 16, 3, 3), 1, 4)         # panels 20/32 full
+    assert not pays((16, 1, 3), 1, 4)             # three taps
 
 
 def test_direct_weight_grad_nan_stays_in_its_window(rng):
@@ -97,8 +130,20 @@ def test_implicit_padding_matches_gemm(padding, stride, dilation, rng, monkeypat
     gy = rng.standard_normal(conv2d(x, rng.standard_normal((4, 1) + k), stride=stride,
                                     padding=padding, dilation=dilation, groups=4).shape)
     res = {}
-    for path in (True, False):
-        monkeypatch.setattr(_conv_grad, "direct_weight_grad_pays", lambda *a, _p=path: _p)
+    for path in ("direct", "gemm"):
+        force(monkeypatch, path)
         res[path] = conv2d_weight_grad(x, gy, (4, 1) + k, stride=stride, padding=padding,
                                        dilation=dilation, groups=4)
-    np.testing.assert_allclose(res[True], res[False], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res["direct"], res["gemm"], rtol=1e-12, atol=1e-12)
+
+
+def test_blocked_weight_grad_nan_stays_in_its_window(rng):
+    """The blocked kernel reads exactly each tap's strided window of the
+    padded input: a NaN reaches only the taps that read it."""
+    x = rng.standard_normal((1, 2, 9, 9))
+    x[0, 1, 0, 0] = np.nan        # read only by tap (1, 1) of output (0, 0) with padding 1
+    gy = rng.standard_normal((1, 16, 5, 5))
+    assert _conv_grad.blocked_weight_grad_pays((16, 2, 3, 3), 1, 8)
+    gw = conv2d_weight_grad(x, gy, (16, 2, 3, 3), stride=2, padding=1)
+    nan = np.isnan(gw)
+    assert nan[:, 1, 1, 1].all() and nan.sum() == 16

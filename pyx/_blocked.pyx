@@ -1,0 +1,257 @@
+# Blocked direct correlation: the output channels as the vector lanes.
+#
+#   out[n, o, od, oh, ow] = bias[o] + sum_{c, kd, kh, kw} W[o, c, kd, kh, kw] *
+#                           xpad[n, g*Cg + c, od*sd + kd*dd, oh*sh + kh*dh, ow*sw + kw*dw]
+#
+# is a GEMM per image: rows = output pixels, columns = output channels,
+# reduction = the K = Cg*KD*KH*KW taps. Its A operand (the im2col matrix) is
+# never built: six output pixels' windows are read in place through six
+# pointers into a zero-padded copy of the image's rows, one offset per tap,
+# and broadcast against the weights packed [K][JW] (JW = 16 floats or 8
+# doubles, two vectors of output channels) by the micro-kernel
+# cv_pgemm6 of _gemm_kernels.h: a 6 x JW tile of outputs in 12 registers,
+# 12 FMAs per tap for 2 vector loads and 6 broadcasts. Any stride, dilation
+# and padding costs nothing extra (the pointers step by the stride; the
+# copy holds the padding), and output rows of any width fill the tiles
+# (pixels are flattened across rows): the layers where the row-flattening
+# direct orders waste junk columns (LeNet's 10x10 maps) or rewrite strides
+# into zero taps (stride 2) run at the micro-kernel's rate.
+#
+# A unit is (image, group, band of output rows): a thread copies the band's
+# padded input rows for the group's channels into its own buffer, then for
+# each block of 6 pixels runs every block of JW output channels (the
+# window stays in L1 while the weights stream from L2). Each output is
+# computed by one thread, its taps summed in the fixed order (c, kd, kh, kw):
+# bitwise identical for any thread count.
+
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+
+from _types cimport real
+from _openmp cimport omp_get_thread_num
+from _gemm cimport _jw, _pgemm6, _pgemm8
+
+
+def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
+              real[:, :, :, :, ::1] out, bias, tuple kernel, tuple stride,
+              tuple dilation, tuple pad, Py_ssize_t groups, Py_ssize_t band,
+              int n_threads):
+    """out (N, O, OD, OH, OW) from x (N, C, D, H, W) and the weights packed by
+    convolve._engine.pack_lanes, wpk (groups, NOB, K, JW); leading padding
+    `pad` (the trailing padding is implied by the output size); units of
+    `band` output rows. Trusts its inputs."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], D = x.shape[2], H = x.shape[3]
+    cdef Py_ssize_t W = x.shape[4]
+    cdef Py_ssize_t O = out.shape[1], OD = out.shape[2], OH = out.shape[3], OW = out.shape[4]
+    cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
+    cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
+    cdef Py_ssize_t Cg = C // groups, Og = O // groups
+    # JW output channels per panel: two vectors (6-pixel tiles) or one (8-pixel tiles)
+    cdef Py_ssize_t NOB = wpk.shape[1], K = wpk.shape[2], JW = wpk.shape[3]
+    cdef Py_ssize_t NR = 6 if JW == _jw(<real*> NULL) else 8
+    cdef Py_ssize_t Dp = (OD - 1) * sd + (KD - 1) * dd + 1
+    cdef Py_ssize_t Wp = (OW - 1) * sw + (KW - 1) * dw + 1
+    cdef Py_ssize_t Hb = (band - 1) * sh + (KH - 1) * dh + 1
+    cdef Py_ssize_t n_bands = (OH + band - 1) // band
+    cdef Py_ssize_t n_units = N * groups * n_bands
+    cdef Py_ssize_t plane = OD * OH * OW, buf_len = Cg * Dp * Hb * Wp
+    cdef Py_ssize_t u, m, n, g, bi, oh0, bhu, npx, blk, q, r, ob, nq, nr, i, o
+    cdef Py_ssize_t c, zd, rr, idd, ih, ncp, kd, kh, kw, k
+    cdef const real* bp = NULL
+    cdef const real[::1] b
+    cdef real* buf
+    cdef real* tile
+    cdef real* dst
+    cdef real* row
+    cdef const real** ptr
+    cdef Py_ssize_t* oidx
+    cdef real bv
+    if out.size == 0:
+        return
+    if bias is not None:
+        b = bias
+        bp = &b[0]
+    cdef const real* xp = &x[0, 0, 0, 0, 0]
+    cdef const real* wp = &wpk[0, 0, 0, 0]
+    cdef real* op = &out[0, 0, 0, 0, 0]
+    cdef Py_ssize_t ws = buf_len + 8 * JW + 16
+    cdef real* work = <real*> malloc(n_threads * ws * sizeof(real))
+    cdef Py_ssize_t* off = <Py_ssize_t*> malloc(K * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* idx_work = <Py_ssize_t*> malloc(n_threads * 8 * sizeof(Py_ssize_t))
+    cdef const real** ptr_work = <const real**> malloc(n_threads * 8 * sizeof(real*))
+    if work == NULL or off == NULL or idx_work == NULL or ptr_work == NULL:
+        free(work)
+        free(off)
+        free(idx_work)
+        free(ptr_work)
+        raise MemoryError("convolve: could not allocate the blocked-direct workspace")
+    for c in range(Cg):
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    off[((c * KD + kd) * KH + kh) * KW + kw] = \
+                        ((c * Dp + kd * dd) * Hb + kh * dh) * Wp + kw * dw
+    with nogil, parallel(num_threads=n_threads):
+        buf = work + omp_get_thread_num() * ws
+        tile = buf + buf_len
+        ptr = ptr_work + omp_get_thread_num() * 8
+        oidx = idx_work + omp_get_thread_num() * 8
+        for u in prange(n_units, schedule='static'):
+            m = u
+            bi = m % n_bands
+            m = m // n_bands
+            g = m % groups
+            n = m // groups
+            oh0 = bi * band
+            bhu = OH - oh0
+            if bhu > band:
+                bhu = band
+            # the band's padded input rows of the group's channels
+            ncp = W
+            if pw + ncp > Wp:
+                ncp = Wp - pw
+            for c in range(Cg):
+                for zd in range(Dp):
+                    idd = zd - pd
+                    for rr in range(Hb):
+                        ih = oh0 * sh + rr - ph
+                        row = buf + ((c * Dp + zd) * Hb + rr) * Wp
+                        if idd < 0 or idd >= D or ih < 0 or ih >= H or ncp <= 0:
+                            memset(row, 0, Wp * sizeof(real))
+                        else:
+                            memset(row, 0, pw * sizeof(real))
+                            memcpy(row + pw, xp + (((n * C + g * Cg + c) * D + idd) * H + ih) * W,
+                                   ncp * sizeof(real))
+                            memset(row + pw + ncp, 0, (Wp - pw - ncp) * sizeof(real))
+            npx = OD * bhu * OW
+            # pixel (od, row in band, ow) of the next block, stepped (no divisions)
+            zd = 0
+            rr = 0
+            i = 0
+            blk = 0
+            while blk < npx:
+                nr = npx - blk
+                if nr > NR:
+                    nr = NR
+                for r in range(NR):
+                    if r < nr:
+                        ptr[r] = buf + (zd * sd * Hb + rr * sh) * Wp + i * sw
+                        oidx[r] = (zd * OH + oh0 + rr) * OW + i
+                        i = i + 1
+                        if i == OW:
+                            i = 0
+                            rr = rr + 1
+                            if rr == bhu:
+                                rr = 0
+                                zd = zd + 1
+                    else:
+                        ptr[r] = ptr[nr - 1]
+                        oidx[r] = oidx[nr - 1]
+                for ob in range(NOB):
+                    if NR == 6:
+                        _pgemm6(tile, JW, ptr, off, wp + (g * NOB + ob) * K * JW, K, 0)
+                    else:
+                        _pgemm8(tile, JW, ptr, off, wp + (g * NOB + ob) * K * JW, K, 0)
+                    nq = Og - ob * JW
+                    if nq > JW:
+                        nq = JW
+                    for q in range(nq):
+                        o = g * Og + ob * JW + q
+                        dst = op + (n * O + o) * plane
+                        if bp != NULL:
+                            bv = bp[o]
+                            for r in range(nr):
+                                dst[oidx[r]] = tile[r * JW + q] + bv
+                        else:
+                            for r in range(nr):
+                                dst[oidx[r]] = tile[r * JW + q]
+                blk = blk + NR
+    free(work)
+    free(off)
+    free(idx_work)
+    free(ptr_work)
+
+
+def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
+                real[:, :, :, :, ::1] tiles, tuple osp, tuple kernel, tuple stride,
+                tuple dilation, Py_ssize_t chunk, int n_threads):
+    """Weight-gradient tiles by the same micro-kernel, roles swapped: six (or
+    eight) taps are the rows, read in place through pointers into the padded
+    input ``xp (N, C, Dp, Hp, Wp)``; the output pixels are the reduction, one
+    offset per pixel; ``gyt (N, groups, NOB, P, JW)`` is the output gradient
+    transposed to pixel-major panels of JW channels (zero lanes past Og):
+
+        tiles[g, ob, tb, r, j] = sum_n sum_p xp[n, g*Cg + c, window(p) + tap(tb*NR + r)]
+                                         * gyt[n, g, ob, p, j]
+
+    with the taps in the order (c, kd, kh, kw) (the last block repeats the
+    last tap). Every tile sums the images in order, the pixels in order
+    inside the micro-kernel: bitwise identical for any thread count and any
+    `chunk` (tap blocks per unit). Trusts its inputs."""
+    cdef Py_ssize_t N = xp.shape[0], C = xp.shape[1], Dp = xp.shape[2], Hp = xp.shape[3]
+    cdef Py_ssize_t Wp = xp.shape[4]
+    cdef Py_ssize_t G = gyt.shape[1], NOB = gyt.shape[2], P = gyt.shape[3], JW = gyt.shape[4]
+    cdef Py_ssize_t NTB = tiles.shape[2], NR = tiles.shape[3]
+    cdef Py_ssize_t OD = osp[0], OH = osp[1], OW = osp[2]
+    cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
+    cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t Cg = C // G, KK = KD * KH * KW, K = Cg * KK
+    cdef Py_ssize_t img = C * Dp * Hp * Wp, gplane = Cg * Dp * Hp * Wp
+    cdef Py_ssize_t nchunks = (NTB + chunk - 1) // chunk
+    cdef Py_ssize_t n_units = G * NOB * nchunks
+    cdef Py_ssize_t u, m, g, ob, ch, tb, tb1, n, r, t, c, kd, kh, kw, od, oh, ow
+    cdef const real** ptr
+    if N == 0 or tiles.size == 0:
+        return
+    cdef const real* x = &xp[0, 0, 0, 0, 0]
+    cdef const real* gp = &gyt[0, 0, 0, 0, 0]
+    cdef real* tp = &tiles[0, 0, 0, 0, 0]
+    cdef Py_ssize_t* toff = <Py_ssize_t*> malloc(NTB * NR * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* poff = <Py_ssize_t*> malloc(P * sizeof(Py_ssize_t))
+    cdef const real** ptr_work = <const real**> malloc(n_threads * 8 * sizeof(real*))
+    if toff == NULL or poff == NULL or ptr_work == NULL:
+        free(toff)
+        free(poff)
+        free(ptr_work)
+        raise MemoryError("convolve: could not allocate the blocked weight-gradient tables")
+    for t in range(NTB * NR):
+        m = t if t < K else K - 1
+        kw = m % KW
+        m = m // KW
+        kh = m % KH
+        m = m // KH
+        kd = m % KD
+        c = m // KD
+        toff[t] = ((c * Dp + kd * dd) * Hp + kh * dh) * Wp + kw * dw
+    for od in range(OD):
+        for oh in range(OH):
+            for ow in range(OW):
+                poff[(od * OH + oh) * OW + ow] = ((od * sd) * Hp + oh * sh) * Wp + ow * sw
+    with nogil, parallel(num_threads=n_threads):
+        ptr = ptr_work + omp_get_thread_num() * 8
+        for u in prange(n_units, schedule='static'):
+            m = u
+            ch = m % nchunks
+            m = m // nchunks
+            ob = m % NOB
+            g = m // NOB
+            tb1 = (ch + 1) * chunk
+            if tb1 > NTB:
+                tb1 = NTB
+            for n in range(N):
+                for tb in range(ch * chunk, tb1):
+                    for r in range(NR):
+                        ptr[r] = x + n * img + g * gplane + toff[tb * NR + r]
+                    if NR == 6:
+                        _pgemm6(tp + ((g * NOB + ob) * NTB + tb) * NR * JW, JW, ptr, poff,
+                                gp + ((n * G + g) * NOB + ob) * P * JW, P, n > 0)
+                    else:
+                        _pgemm8(tp + ((g * NOB + ob) * NTB + tb) * NR * JW, JW, ptr, poff,
+                                gp + ((n * G + g) * NOB + ob) * P * JW, P, n > 0)
+    free(toff)
+    free(poff)
+    free(ptr_work)
