@@ -239,11 +239,12 @@ def weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers):
     gyt = np.ascontiguousarray(g4.reshape(N, groups, nob, jw, P).transpose(0, 1, 2, 4, 3))
     tiles = np.empty((groups, nob, ntb, nr, jw), dtype=gy.dtype)
     n_threads = resolve_workers(workers, N * O * K * P)
-    # tap blocks per unit: units enough for the threads, gyt panels reused across
-    chunk = max(1, -(-ntb // max(1, -(-4 * n_threads // (groups * nob)))))
+    # runs of tap blocks per channel panel: units enough for the threads (the
+    # gyt panel is reused along a run)
+    nchunks = min(ntb, max(1, -(-2 * n_threads // (groups * nob))))
     x5 = np.ascontiguousarray(xp).reshape((N, C) + lift + xp.shape[2:])
     _blocked.weight_grad(x5, gyt, tiles, osp, lift + tuple(kernel), lift + tuple(stride),
-                         lift + tuple(dilation), chunk, n_threads)
+                         lift + tuple(dilation), nchunks, n_threads)
     gw = tiles.transpose(0, 1, 4, 2, 3).reshape(groups, nob * jw, ntb * nr)[:, :Og, :K]
     return np.ascontiguousarray(gw).reshape((O, Cg) + tuple(kernel))
 

@@ -287,8 +287,10 @@ def correlate_batch(x, w, out, bias, stride, dilation, pad, groups, n_threads):
     xt[:, pad[0]:pad[0] + D, pad[1]:pad[1] + H, pad[2]:pad[2] + W, :N] = \
         x.transpose(1, 2, 3, 4, 0)
     outt = np.empty((O, OD, OH, OW, Np), dtype=x.dtype)
-    _batchlane.correlate(xt, pack6(w, groups), outt, bias, (KD, KH, KW), tuple(stride),
-                         tuple(dilation), groups, n_threads)
+    # taps in the order (kd, kh, kw, c): the kernel sums runs of valid taps only
+    _batchlane.correlate(xt, pack6(np.ascontiguousarray(w.transpose(0, 2, 3, 4, 1)), groups),
+                         outt, bias, (KD, KH, KW), tuple(stride), tuple(dilation),
+                         tuple(pad), (D, H, W), groups, n_threads)
     out[...] = outt[..., :N].transpose(4, 0, 1, 2, 3)
     return out
 

@@ -21,10 +21,10 @@ from _types cimport real
 from _openmp cimport omp_get_thread_num
 
 cdef extern from "_microkernels.h" nogil:
-    void cv_tile6_f32(float* acc, const float* src, const Py_ssize_t* off,
-                      const float* wp, Py_ssize_t ntaps)
-    void cv_tile6_f64(double* acc, const double* src, const Py_ssize_t* off,
-                      const double* wp, Py_ssize_t ntaps)
+    void cv_tile6_f32_acc(float* acc, const float* src, const Py_ssize_t* off,
+                          const float* wp, Py_ssize_t ntaps, int accumulate)
+    void cv_tile6_f64_acc(double* acc, const double* src, const Py_ssize_t* off,
+                          const double* wp, Py_ssize_t ntaps, int accumulate)
 
 
 cdef inline Py_ssize_t _t4(real* dummy) noexcept nogil:
@@ -34,12 +34,44 @@ cdef inline Py_ssize_t _t4(real* dummy) noexcept nogil:
         return 8
 
 
+cdef inline Py_ssize_t _first(Py_ssize_t o, Py_ssize_t pad, Py_ssize_t dil,
+                              Py_ssize_t K) noexcept nogil:
+    """First tap k whose padded position o + k*dil is not in the leading padding."""
+    if o >= pad:
+        return 0
+    return min(K, (pad - o + dil - 1) // dil)
+
+
+cdef inline Py_ssize_t _stop(Py_ssize_t o, Py_ssize_t pad, Py_ssize_t dil, Py_ssize_t K,
+                             Py_ssize_t n) noexcept nogil:
+    """One past the last tap k whose padded position o + k*dil is inside the input."""
+    if o >= pad + n:
+        return 0
+    return min(K, (pad + n - 1 - o) // dil + 1)
+
+
+cdef inline void _tile6(real* acc, const real* src, const Py_ssize_t* off, const real* wp,
+                        Py_ssize_t ntaps, int accumulate) noexcept nogil:
+    if real is float:
+        cv_tile6_f32_acc(acc, src, off, wp, ntaps, accumulate)
+    else:
+        cv_tile6_f64_acc(acc, src, off, wp, ntaps, accumulate)
+
+
 def correlate(const real[:, :, :, :, ::1] xt, const real[:, :, :, ::1] wpack,
               real[:, :, :, :, ::1] outt, bias, tuple kernel, tuple stride,
-              tuple dilation, Py_ssize_t groups, int n_threads):
-    """outT (O, OD, OH, OW, Np) from xT (C, Dp, Hp, Wp, Np) and the weights
-    packed by convolve._engine.pack6; Np a multiple of 16 (float32) or 8
-    (float64). Trusts its inputs."""
+              tuple dilation, tuple pad, tuple size, Py_ssize_t groups, int n_threads):
+    """outT (O, OD, OH, OW, Np) from xT (C, Dp, Hp, Wp, Np), the input of
+    spatial `size` (D, H, W) zero-padded by `pad` before (and enough after),
+    and the weights packed by convolve._engine.pack6 with the taps in the
+    order (kd, kh, kw, c); Np a multiple of 16 (float32) or 8 (float64).
+
+    Only the taps that land inside the input are summed: per output row the
+    valid (kd, kh) rectangle, per output column the valid kw range, each
+    (kd, kh) a contiguous run of (kw, c) taps accumulated in the tile. A
+    convolution's input gradient (a 'full' correlation, mostly padding on
+    LeNet-sized maps) skips its zero taps: half the work of the 5x5 layers.
+    Trusts its inputs."""
     cdef Py_ssize_t C = xt.shape[0], Dp = xt.shape[1], Hp = xt.shape[2], Wp = xt.shape[3]
     cdef Py_ssize_t Np = xt.shape[4]
     cdef Py_ssize_t O = outt.shape[0], OD = outt.shape[1], OH = outt.shape[2]
@@ -52,7 +84,10 @@ def correlate(const real[:, :, :, :, ::1] xt, const real[:, :, :, ::1] wpack,
     cdef Py_ssize_t T4 = _t4(<real*> NULL)
     cdef Py_ssize_t n_nb = Np // T4
     cdef Py_ssize_t n_units = n_nb * groups * P6 * OD * OH
+    cdef Py_ssize_t D = size[0], H = size[1], W = size[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
     cdef Py_ssize_t u, m, nb, g, p, od, oh, ow, c, kd, kh, kw, j, i, o, nq
+    cdef Py_ssize_t d0, d1, h0, h1, w0, w1, first, full
     cdef const real* bp = NULL
     cdef const real[::1] b
     cdef const real* src
@@ -78,7 +113,7 @@ def correlate(const real[:, :, :, :, ::1] xt, const real[:, :, :, ::1] wpack,
         for kd in range(KD):
             for kh in range(KH):
                 for kw in range(KW):
-                    off[((c * KD + kd) * KH + kh) * KW + kw] = \
+                    off[((kd * KH + kh) * KW + kw) * Cg + c] = \
                         (((c * Dp + kd * dd) * Hp + kh * dh) * Wp + kw * dw) * Np
     with nogil, parallel(num_threads=n_threads):
         acc = work + omp_get_thread_num() * 6 * T4
@@ -95,12 +130,29 @@ def correlate(const real[:, :, :, :, ::1] xt, const real[:, :, :, ::1] wpack,
             nq = Og - 6 * p
             if nq > 6:
                 nq = 6
+            # taps inside the input: kd in [d0, d1), kh in [h0, h1), kw in [w0, w1)
+            d0 = _first(od * sd, pd, dd, KD)
+            d1 = _stop(od * sd, pd, dd, KD, D)
+            h0 = _first(oh * sh, ph, dh, KH)
+            h1 = _stop(oh * sh, ph, dh, KH, H)
             for ow in range(OW):
                 src = x + (((g * Cg * Dp + od * sd) * Hp + oh * sh) * Wp + ow * sw) * Np + nb * T4
-                if real is float:
-                    cv_tile6_f32(acc, src, off, wp + (g * P6 + p) * T * 6, T)
+                w0 = _first(ow * sw, pw, dw, KW)
+                w1 = _stop(ow * sw, pw, dw, KW, W)
+                full = d0 == 0 and d1 == KD and h0 == 0 and h1 == KH and w0 == 0 and w1 == KW
+                if full:
+                    _tile6(acc, src, off, wp + (g * P6 + p) * T * 6, T, 0)
                 else:
-                    cv_tile6_f64(acc, src, off, wp + (g * P6 + p) * T * 6, T)
+                    first = 1
+                    if d0 >= d1 or h0 >= h1 or w0 >= w1:
+                        for i in range(6 * T4):
+                            acc[i] = 0
+                    for kd in range(d0, d1):
+                        for kh in range(h0, h1):
+                            i = ((kd * KH + kh) * KW + w0) * Cg
+                            _tile6(acc, src, off + i, wp + ((g * P6 + p) * T + i) * 6,
+                                   (w1 - w0) * Cg, 1 - first)
+                            first = 0
                 for j in range(nq):
                     o = g * Og + 6 * p + j
                     dst = out + (((o * OD + od) * OH + oh) * OW + ow) * Np + nb * T4

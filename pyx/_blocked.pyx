@@ -177,7 +177,7 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
 
 def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
                 real[:, :, :, :, ::1] tiles, tuple osp, tuple kernel, tuple stride,
-                tuple dilation, Py_ssize_t chunk, int n_threads):
+                tuple dilation, Py_ssize_t nchunks, int n_threads):
     """Weight-gradient tiles by the same micro-kernel, roles swapped: six (or
     eight) taps are the rows, read in place through pointers into the padded
     input ``xp (N, C, Dp, Hp, Wp)``; the output pixels are the reduction, one
@@ -188,9 +188,11 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
                                          * gyt[n, g, ob, p, j]
 
     with the taps in the order (c, kd, kh, kw) (the last block repeats the
-    last tap). Every tile sums the images in order, the pixels in order
-    inside the micro-kernel: bitwise identical for any thread count and any
-    `chunk` (tap blocks per unit). Trusts its inputs."""
+    last tap). A unit is a channel panel and one of `nchunks` even runs of
+    its tap blocks (the panel's gyt rows reused across the run). Every tile
+    sums the images in order, the pixels in order inside the micro-kernel:
+    bitwise identical for any thread count and any `nchunks`. Trusts its
+    inputs."""
     cdef Py_ssize_t N = xp.shape[0], C = xp.shape[1], Dp = xp.shape[2], Hp = xp.shape[3]
     cdef Py_ssize_t Wp = xp.shape[4]
     cdef Py_ssize_t G = gyt.shape[1], NOB = gyt.shape[2], P = gyt.shape[3], JW = gyt.shape[4]
@@ -201,7 +203,6 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
     cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
     cdef Py_ssize_t Cg = C // G, KK = KD * KH * KW, K = Cg * KK
     cdef Py_ssize_t img = C * Dp * Hp * Wp, gplane = Cg * Dp * Hp * Wp
-    cdef Py_ssize_t nchunks = (NTB + chunk - 1) // chunk
     cdef Py_ssize_t n_units = G * NOB * nchunks
     cdef Py_ssize_t u, m, g, ob, ch, tb, tb1, n, r, t, c, kd, kh, kw, od, oh, ow
     cdef const real** ptr
@@ -239,11 +240,9 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
             m = m // nchunks
             ob = m % NOB
             g = m // NOB
-            tb1 = (ch + 1) * chunk
-            if tb1 > NTB:
-                tb1 = NTB
+            tb1 = (ch + 1) * NTB // nchunks
             for n in range(N):
-                for tb in range(ch * chunk, tb1):
+                for tb in range(ch * NTB // nchunks, tb1):
                     for r in range(NR):
                         ptr[r] = x + n * img + g * gplane + toff[tb * NR + r]
                     if NR == 6:

@@ -96,12 +96,20 @@ CV_DEFINE_TILE4(cv_tile4_f64, double, cv_vd, 4, CV_SPLAT_F64)
  * 12 accumulators (2 FMA ports x latency 4 need 8: headroom), 2 input loads
  * and 6 broadcasts per 12 FMAs. */
 #define CV_DEFINE_TILE6(NAME, T, V, L, SPLAT)                                  \
-static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
-                        const T *wp, ptrdiff_t ntaps)                         \
+static inline void NAME##_acc(T *acc, const T *src, const ptrdiff_t *off,     \
+                              const T *wp, ptrdiff_t ntaps, int accumulate)   \
 {                                                                             \
     V a00 = (V){0}, a01 = (V){0}, a10 = (V){0}, a11 = (V){0};                 \
     V a20 = (V){0}, a21 = (V){0}, a30 = (V){0}, a31 = (V){0};                 \
     V a40 = (V){0}, a41 = (V){0}, a50 = (V){0}, a51 = (V){0};                 \
+    if (accumulate) {                                                         \
+        a00 = *(V *)(acc + 0 * L); a01 = *(V *)(acc + 1 * L);                 \
+        a10 = *(V *)(acc + 2 * L); a11 = *(V *)(acc + 3 * L);                 \
+        a20 = *(V *)(acc + 4 * L); a21 = *(V *)(acc + 5 * L);                 \
+        a30 = *(V *)(acc + 6 * L); a31 = *(V *)(acc + 7 * L);                 \
+        a40 = *(V *)(acc + 8 * L); a41 = *(V *)(acc + 9 * L);                 \
+        a50 = *(V *)(acc + 10 * L); a51 = *(V *)(acc + 11 * L);               \
+    }                                                                         \
     for (ptrdiff_t t = 0; t < ntaps; t++, wp += 6) {                          \
         const T *s = src + off[t];                                            \
         V x0 = *(const V *)(s), x1 = *(const V *)(s + L);                     \
@@ -119,7 +127,10 @@ static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
     *(V *)(acc + 6 * L) = a30; *(V *)(acc + 7 * L) = a31;                     \
     *(V *)(acc + 8 * L) = a40; *(V *)(acc + 9 * L) = a41;                     \
     *(V *)(acc + 10 * L) = a50; *(V *)(acc + 11 * L) = a51;                   \
-}
+}                                                                             \
+static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
+                        const T *wp, ptrdiff_t ntaps)                         \
+{ NAME##_acc(acc, src, off, wp, ntaps, 0); }
 CV_DEFINE_TILE6(cv_tile6_f32, float, cv_vf, 8, CV_SPLAT_F32)
 CV_DEFINE_TILE6(cv_tile6_f64, double, cv_vd, 4, CV_SPLAT_F64)
 #define CONVOLVE_VECTOR_EXT 1
@@ -155,16 +166,19 @@ static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
 CV_DEFINE_TILE4(cv_tile4_f32, float, 16)
 CV_DEFINE_TILE4(cv_tile4_f64, double, 8)
 #define CV_DEFINE_TILE6(NAME, T, TILE)                                         \
-static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
-                        const T *wp, ptrdiff_t ntaps)                         \
+static inline void NAME##_acc(T *acc, const T *src, const ptrdiff_t *off,     \
+                              const T *wp, ptrdiff_t ntaps, int accumulate)   \
 {                                                                             \
-    for (ptrdiff_t i = 0; i < 6 * TILE; i++) acc[i] = 0;                      \
+    if (!accumulate) for (ptrdiff_t i = 0; i < 6 * TILE; i++) acc[i] = 0;     \
     for (ptrdiff_t t = 0; t < ntaps; t++) {                                   \
         const T *s = src + off[t];                                            \
         for (int j = 0; j < 6; j++)                                           \
             for (ptrdiff_t i = 0; i < TILE; i++) acc[j * TILE + i] += wp[6 * t + j] * s[i];\
     }                                                                         \
-}
+} \
+static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
+                        const T *wp, ptrdiff_t ntaps)                         \
+{ NAME##_acc(acc, src, off, wp, ntaps, 0); }
 CV_DEFINE_TILE6(cv_tile6_f32, float, 16)
 CV_DEFINE_TILE6(cv_tile6_f64, double, 8)
 #define CONVOLVE_VECTOR_EXT 0
