@@ -210,7 +210,7 @@ def _conv2d_cases(spec):
         return ours
 
     # each algorithm forced, so the dashboard shows which one moved
-    methods = ["direct"] + (["gemm"] if O // g >= 6 else []) + (
+    methods = ["direct"] + (["gemm", "blocked"] if O // g >= 6 else []) + (
         ["winograd"] if K == 3 and s == 1 and g == 1 else [])
     return [
         Case(f"conv2d/{name}/fwd/{m}", "conv_methods", make, fwd_method(m), [], flops=flops)

@@ -234,8 +234,10 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
         Written with the result and returned; must have the output's shape and dtype.
     workers : int, optional
         Threads: None uses :func:`convolve.get_num_threads`, -1 all CPUs.
-    method : {{'auto', 'direct', 'winograd', 'gemm', 'batch', 'fft'}}, default 'auto'
-        Algorithm. ``'winograd'`` (F(2x2, 3x3)) computes 2-D layers with a
+    method : {{'auto', 'direct', 'blocked', 'winograd', 'gemm', 'batch', 'fft'}}, default 'auto'
+        Algorithm. ``'blocked'``: output channels as vector lanes, the
+        windows read in place (no im2col, no zero taps for strides), any
+        options. ``'winograd'`` (F(2x2, 3x3)) computes 2-D layers with a
         3x3 kernel, stride 1, dilation 1 and one group, float32 or float64,
         with 2.25x fewer multiplications; its rounding error is within a
         small factor of the direct method's (measured in the engine guide);
@@ -243,7 +245,9 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
         would spread them). ``'gemm'`` is an implicit GEMM (no im2col
         buffer), any options. ``'batch'`` vectorizes across the batch (small
         maps, large batches), any options. ``'auto'``: Winograd for such
-        3x3 layers with at least 16 input and output channels; the batch
+        3x3 layers with at least 16 input and output channels; the blocked
+        kernel for non-1x1 layers whose output channels per group fill
+        panels of 16 (float64: 8) three-quarters, with 96+ taps; the batch
         kernel for batches of 32+ with rows of at most 32 outputs where
         the kernel is at least a fifth of the padded row; the GEMM for
         strided or 1x1 layers with many channels per group; else direct.
