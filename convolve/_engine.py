@@ -130,15 +130,20 @@ BLOCKED_BAND_BYTES = 256 * 1024
 
 def blocked_band(x_shape, w_shape, out_shape, stride, dilation, groups, itemsize, n_threads):
     """Output rows per unit of the blocked kernel: the padded rows of the
-    group's channels in BLOCKED_BAND_BYTES, at least one row, and units
-    enough for the threads."""
+    group's channels and the unit's accumulator (its outputs, channels
+    padded to whole panels) each in BLOCKED_BAND_BYTES, at least one row,
+    and units enough for the threads."""
     N, C = x_shape[:2]
     _, Cg, KD, KH, KW = w_shape
     OD, OH, OW = out_shape[2:]
     Dp = (OD - 1) * stride[0] + (KD - 1) * dilation[0] + 1
     Wp = (OW - 1) * stride[2] + (KW - 1) * dilation[2] + 1
+    Og = w_shape[0] // groups
+    jw = blocked_width(Og, itemsize)
     rows = lambda bh: Cg * Dp * ((bh - 1) * stride[1] + (KH - 1) * dilation[1] + 1) * Wp * itemsize
-    bh = max(1, _largest(lambda b: b >= 1 and rows(b) <= BLOCKED_BAND_BYTES, OH))
+    outs = lambda bh: OD * bh * OW * -(-Og // jw) * jw * itemsize
+    bh = max(1, _largest(lambda b: b >= 1 and rows(b) <= BLOCKED_BAND_BYTES
+                         and outs(b) <= BLOCKED_BAND_BYTES, OH))
     while N * groups * -(-OH // bh) < 4 * n_threads and bh > 1:
         bh = -(-bh // 2)
     return bh
