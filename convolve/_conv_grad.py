@@ -99,7 +99,6 @@ def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers, crop=None):
         if any(not ks for ks in taps) or any(q <= 0 for q in Q):
             continue          # no tap lands on this phase: its gradient is 0
         sub = wt[np.ix_(range(C), range(Og), *taps)] if d else wt
-        res = corr(gy, sub, Q, (1,) * d, dil, pad, groups, workers)
         # phase index m is padded position r + s*m, i.e. r + s*m - lo in the window
         src, dst = [], []
         for r, s, q, (lo, n) in zip(phase, stride, Q, crop):
@@ -111,6 +110,21 @@ def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers, crop=None):
             src.append(slice(m_lo, m_hi))
             dst.append(slice(i0, i0 + (m_hi - m_lo - 1) * s + 1, s))
         else:
+            if _engine.blocked_pays((C // groups,) + (1,) * (3 - d) + sub.shape[1:],
+                                    gy.itemsize) and gy.dtype.kind == "f":
+                # only the phase's outputs inside the window, written in place
+                # (the leading padding shrinks by the outputs skipped)
+                lift = (1,) * (3 - d)
+                view = gxp[(Ellipsis,) + tuple(dst)][(slice(None), slice(None)) + (None,) * (3 - d)]
+                n_threads = resolve_workers(workers, view.size * sub[0].size)
+                _engine.correlate_blocked(
+                    gy.reshape(gy.shape[:2] + lift + gy.shape[2:]),
+                    np.ascontiguousarray(sub).reshape(sub.shape[:2] + lift + sub.shape[2:]),
+                    view, None, (1, 1, 1), lift + tuple(dil),
+                    (0,) * (3 - d) + tuple(p - sl.start for p, sl in zip(pad, src)), groups,
+                    n_threads, base=gxp)
+                continue
+            res = corr(gy, sub, Q, (1,) * d, dil, pad, groups, workers)
             gxp[(Ellipsis,) + tuple(dst)] = res[(Ellipsis,) + tuple(src)]
     return gxp
 

@@ -162,12 +162,19 @@ def blocked_pays(w_shape, itemsize):
             and tuple(w_shape[2:]) != (1, 1, 1))
 
 
-def correlate_blocked(x, w, out, bias, stride, dilation, pad, groups, n_threads):
-    """The blocked direct kernel (pyx/_blocked.pyx): output channels as lanes."""
+def correlate_blocked(x, w, out, bias, stride, dilation, pad, groups, n_threads, base=None):
+    """The blocked direct kernel (pyx/_blocked.pyx): output channels as lanes.
+    `out` may be a strided 5-D view of the C-contiguous array `base`, written
+    in place; `pad` may be negative (input skipped)."""
     band = blocked_band(x.shape, w.shape, out.shape, stride, dilation, groups, x.itemsize,
                         n_threads)
-    _blocked.correlate(x, pack_lanes(w, groups), out, bias, tuple(w.shape[2:]), tuple(stride),
-                       tuple(dilation), tuple(pad), groups, band, n_threads)
+    if base is None:
+        base = out
+    isz = out.itemsize
+    off = (out.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // isz
+    _blocked.correlate(x, pack_lanes(w, groups), base.reshape(-1), out.shape,
+                       tuple(st // isz for st in out.strides), off, bias, tuple(w.shape[2:]),
+                       tuple(stride), tuple(dilation), tuple(pad), groups, band, n_threads)
     return out
 
 

@@ -36,16 +36,22 @@ from _gemm cimport _jw, _pgemm6, _pgemm8
 
 
 def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
-              real[:, :, :, :, ::1] out, bias, tuple kernel, tuple stride,
-              tuple dilation, tuple pad, Py_ssize_t groups, Py_ssize_t band,
-              int n_threads):
-    """out (N, O, OD, OH, OW) from x (N, C, D, H, W) and the weights packed by
-    convolve._engine.pack_lanes, wpk (groups, NOB, K, JW); leading padding
-    `pad` (the trailing padding is implied by the output size); units of
-    `band` output rows. Trusts its inputs."""
+              real[::1] obuf, tuple oshape, tuple ostrides, Py_ssize_t ooff, bias,
+              tuple kernel, tuple stride, tuple dilation, tuple pad, Py_ssize_t groups,
+              Py_ssize_t band, int n_threads):
+    """The output (N, O, OD, OH, OW) of `oshape`, element (n, o, od, oh, ow)
+    at ``obuf[ooff + n*s0 + o*s1 + od*s2 + oh*s3 + ow*s4]`` (`ostrides`, in
+    elements: a strided window of a larger array, such as one stride phase
+    of an input gradient, is written in place), from x (N, C, D, H, W) and
+    the weights packed by convolve._engine.pack_lanes, wpk (groups, NOB, K,
+    JW); leading padding `pad` (negative: that much of the input skipped;
+    the trailing side is implied by the output size); units of `band`
+    output rows. Trusts its inputs."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], D = x.shape[2], H = x.shape[3]
     cdef Py_ssize_t W = x.shape[4]
-    cdef Py_ssize_t O = out.shape[1], OD = out.shape[2], OH = out.shape[3], OW = out.shape[4]
+    cdef Py_ssize_t O = oshape[1], OD = oshape[2], OH = oshape[3], OW = oshape[4]
+    cdef Py_ssize_t s0 = ostrides[0], s1 = ostrides[1], s2 = ostrides[2]
+    cdef Py_ssize_t s3 = ostrides[3], s4 = ostrides[4]
     cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
     cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
     cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
@@ -59,9 +65,9 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
     cdef Py_ssize_t Hb = (band - 1) * sh + (KH - 1) * dh + 1
     cdef Py_ssize_t n_bands = (OH + band - 1) // band
     cdef Py_ssize_t n_units = N * groups * n_bands
-    cdef Py_ssize_t plane = OD * OH * OW, buf_len = Cg * Dp * Hb * Wp
+    cdef Py_ssize_t buf_len = Cg * Dp * Hb * Wp
     cdef Py_ssize_t u, m, n, g, bi, oh0, bhu, npx, blk, q, r, ob, nq, nr, i, o
-    cdef Py_ssize_t c, zd, rr, idd, ih, ncp, kd, kh, kw, k
+    cdef Py_ssize_t c, zd, rr, idd, ih, ncp, j0, kd, kh, kw, k
     cdef const real* bp = NULL
     cdef const real[::1] b
     cdef real* buf
@@ -72,14 +78,14 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
     cdef real* row
     cdef const real** ptr
     cdef real bv
-    if out.size == 0:
+    if N * O * OD * OH * OW == 0:
         return
     if bias is not None:
         b = bias
         bp = &b[0]
     cdef const real* xp = &x[0, 0, 0, 0, 0]
     cdef const real* wp = &wpk[0, 0, 0, 0]
-    cdef real* op = &out[0, 0, 0, 0, 0]
+    cdef real* op = &obuf[0] + ooff
     cdef Py_ssize_t npx_max = OD * band * OW + NR
     cdef Py_ssize_t ws = buf_len + NOB * npx_max * JW + 16
     cdef real* work = <real*> malloc(n_threads * ws * sizeof(real))
@@ -110,10 +116,12 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
             bhu = OH - oh0
             if bhu > band:
                 bhu = band
-            # the band's padded input rows of the group's channels
-            ncp = W
-            if pw + ncp > Wp:
-                ncp = Wp - pw
+            # the band's padded input rows of the group's channels: columns
+            # [j0, j0 + ncp) hold input columns [j0 - pw, ...), zeros around
+            j0 = pw if pw > 0 else 0
+            ncp = W - (j0 - pw)
+            if j0 + ncp > Wp:
+                ncp = Wp - j0
             for c in range(Cg):
                 for zd in range(Dp):
                     idd = zd - pd
@@ -123,10 +131,10 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
                         if idd < 0 or idd >= D or ih < 0 or ih >= H or ncp <= 0:
                             memset(row, 0, Wp * sizeof(real))
                         else:
-                            memset(row, 0, pw * sizeof(real))
-                            memcpy(row + pw, xp + (((n * C + g * Cg + c) * D + idd) * H + ih) * W,
-                                   ncp * sizeof(real))
-                            memset(row + pw + ncp, 0, (Wp - pw - ncp) * sizeof(real))
+                            memset(row, 0, j0 * sizeof(real))
+                            memcpy(row + j0, xp + (((n * C + g * Cg + c) * D + idd) * H + ih) * W
+                                   + (j0 - pw), ncp * sizeof(real))
+                            memset(row + j0 + ncp, 0, (Wp - j0 - ncp) * sizeof(real))
             npx = OD * bhu * OW
             npad = (npx + NR - 1) // NR * NR
             # pixel (od, row in band, ow) of the next tile, stepped (no divisions)
@@ -171,15 +179,15 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
                     for rr in range(bhu):
                         for q in range(nq):
                             o = g * Og + ob * JW + q
-                            dst = op + (n * O + o) * plane + (zd * OH + oh0 + rr) * OW
+                            dst = op + n * s0 + o * s1 + zd * s2 + (oh0 + rr) * s3
                             src = acc + blk * JW + q
                             if bp != NULL:
                                 bv = bp[o]
                                 for i in range(OW):
-                                    dst[i] = src[i * JW] + bv
+                                    dst[i * s4] = src[i * JW] + bv
                             else:
                                 for i in range(OW):
-                                    dst[i] = src[i * JW]
+                                    dst[i * s4] = src[i * JW]
                         blk = blk + OW
     free(work)
     free(off)

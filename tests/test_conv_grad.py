@@ -61,6 +61,26 @@ def test_dot_tests(d, o):
     assert abs(lhs - np.vdot(w, gw)) <= 1e-12 * max(1.0, abs(lhs)) * 100
 
 
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("o", OPTIONS, ids=str)
+def test_dot_tests_wide(d, o):
+    """The same with channel counts that route the kernels of wide layers (the
+    blocked kernel's in-place stride phases of the input gradient, its
+    weight gradient)."""
+    rng = np.random.default_rng(2)
+    kw = opts(d, o)
+    sp = {1: (23,), 2: (11, 13), 3: (6, 7, 5)}[d]
+    x = rng.standard_normal((2, 32) + sp)
+    w = rng.standard_normal((32, 32 // kw["groups"]) + (3,) * d)
+    y = conv(d)(x, w, **kw)
+    g = rng.standard_normal(y.shape)
+    gx = getattr(F, f"conv{d}d_input_grad")(g, w, x.shape, **kw)
+    gw = getattr(F, f"conv{d}d_weight_grad")(x, g, w.shape, **kw)
+    lhs = np.vdot(y, g)
+    assert abs(lhs - np.vdot(x, gx)) <= 1e-12 * max(1.0, abs(lhs)) * 100
+    assert abs(lhs - np.vdot(w, gw)) <= 1e-12 * max(1.0, abs(lhs)) * 100
+
+
 @pytest.mark.parametrize("d", [1, 2])
 @pytest.mark.parametrize("o", OPTIONS[:6], ids=str)
 def test_finite_differences(d, o):
