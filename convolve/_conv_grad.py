@@ -110,11 +110,16 @@ def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers, crop=None):
             src.append(slice(m_lo, m_hi))
             dst.append(slice(i0, i0 + (m_hi - m_lo - 1) * s + 1, s))
         else:
-            if _engine.blocked_pays((C // groups,) + (1,) * (3 - d) + sub.shape[1:],
-                                    gy.itemsize) and gy.dtype.kind == "f":
+            lift = (1,) * (3 - d)
+            if (gy.dtype.kind == "f"
+                    and _engine.blocked_pays((C // groups,) + lift + sub.shape[1:], gy.itemsize)
+                    and _engine.blocked_fits(sub.shape[:2] + lift + sub.shape[2:],
+                                             (N, C) + lift + tuple(sl.stop - sl.start
+                                                                   for sl in src),
+                                             (1, 1, 1), lift + tuple(dil), groups,
+                                             gy.itemsize)):
                 # only the phase's outputs inside the window, written in place
                 # (the leading padding shrinks by the outputs skipped)
-                lift = (1,) * (3 - d)
                 view = gxp[(Ellipsis,) + tuple(dst)][(slice(None), slice(None)) + (None,) * (3 - d)]
                 n_threads = resolve_workers(workers, view.size * sub[0].size)
                 _engine.correlate_blocked(

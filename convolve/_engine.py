@@ -122,6 +122,8 @@ def pack_lanes(w, groups):
     return np.ascontiguousarray(wp.reshape(groups, nob, jw, taps).transpose(0, 1, 3, 2))
 
 
+# ... and when one output row's workspace fits in this much per thread
+BLOCKED_MAX_BYTES = 4 << 20
 # method='auto' takes the blocked kernel from this long a reduction on
 BLOCKED_MIN_REDUCTION = 96
 # Per-thread padded input band of the blocked kernel (the image's rows a unit reads)
@@ -131,22 +133,38 @@ BLOCKED_BAND_BYTES = 256 * 1024
 def blocked_band(x_shape, w_shape, out_shape, stride, dilation, groups, itemsize, n_threads):
     """Output rows per unit of the blocked kernel: the padded rows of the
     group's channels and the unit's accumulator (its outputs, channels
-    padded to whole panels) each in BLOCKED_BAND_BYTES, at least one row,
+    padded to whole panels) in 2 x BLOCKED_BAND_BYTES, at least one row,
     and units enough for the threads."""
-    N, C = x_shape[:2]
+    N = x_shape[0]
+    OH = out_shape[3]
+    bh = max(1, _largest(lambda b: b >= 1 and blocked_workspace(
+        w_shape, out_shape, stride, dilation, groups, itemsize, b) <= 2 * BLOCKED_BAND_BYTES,
+        OH))
+    while N * groups * -(-OH // bh) < 4 * n_threads and bh > 1:
+        bh = -(-bh // 2)
+    return bh
+
+
+def blocked_workspace(w_shape, out_shape, stride, dilation, groups, itemsize, band=1):
+    """Bytes per thread of the blocked kernel for units of `band` output rows:
+    the padded input rows of a group's channels (all depth planes) and the
+    accumulator of the band's outputs."""
     _, Cg, KD, KH, KW = w_shape
     OD, OH, OW = out_shape[2:]
     Dp = (OD - 1) * stride[0] + (KD - 1) * dilation[0] + 1
     Wp = (OW - 1) * stride[2] + (KW - 1) * dilation[2] + 1
     Og = w_shape[0] // groups
     jw = blocked_width(Og, itemsize)
-    rows = lambda bh: Cg * Dp * ((bh - 1) * stride[1] + (KH - 1) * dilation[1] + 1) * Wp * itemsize
-    outs = lambda bh: OD * bh * OW * -(-Og // jw) * jw * itemsize
-    bh = max(1, _largest(lambda b: b >= 1 and rows(b) <= BLOCKED_BAND_BYTES
-                         and outs(b) <= BLOCKED_BAND_BYTES, OH))
-    while N * groups * -(-OH // bh) < 4 * n_threads and bh > 1:
-        bh = -(-bh // 2)
-    return bh
+    rows = Cg * Dp * ((band - 1) * stride[1] + (KH - 1) * dilation[1] + 1) * Wp
+    return (rows + OD * band * OW * -(-Og // jw) * jw) * itemsize
+
+
+def blocked_fits(w_shape, out_shape, stride, dilation, groups, itemsize):
+    """Whether one output row's workspace stays within BLOCKED_MAX_BYTES per
+    thread (large 3-D volumes with many channels: the band holds every depth
+    plane), so that 'auto' keeps the memory bound of the other methods."""
+    return blocked_workspace(w_shape, out_shape, stride, dilation, groups,
+                             itemsize) <= BLOCKED_MAX_BYTES
 
 
 def blocked_pays(w_shape, itemsize):
@@ -337,7 +355,9 @@ def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="
                 and _winograd.correlate(x, w, out, bias, pad, n_threads):
             return out
     if method == "blocked" or (method == "auto" and blocked_pays((w.shape[0] // groups,)
-                                                                 + w.shape[1:], x.itemsize)):
+                                                                 + w.shape[1:], x.itemsize)
+                               and blocked_fits(w.shape, out.shape, stride, dilation, groups,
+                                                x.itemsize)):
         return correlate_blocked(x, w, out, bias, stride, dilation, pad, groups, n_threads)
     if method == "batch" or (method == "auto" and batch_pays(x.shape, w.shape, out.shape,
                                                               x.dtype)):

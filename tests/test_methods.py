@@ -95,6 +95,11 @@ def test_auto_routes():
     assert not _engine.blocked_pays((64, 256, 1, 1, 1), 4)            # 1x1: a plain GEMM
     assert not _engine.blocked_pays((1, 1, 1, 3, 3), 4)               # depthwise
     assert not _engine.blocked_pays((20, 16, 1, 3, 3), 4)             # panels 20/32 full
+    # one output row's workspace (every depth plane of the band) bounded
+    assert _engine.blocked_fits((32, 16, 3, 3, 3), (2, 32, 32, 32, 32), (1, 1, 1),
+                                (1, 1, 1), 1, 4)
+    assert not _engine.blocked_fits((64, 256, 3, 3, 3), (1, 64, 128, 128, 128), (1, 1, 1),
+                                    (1, 1, 1), 1, 4)
     lenet2 = ((64, 6, 1, 14, 14), (16, 6, 1, 5, 5), (64, 16, 1, 10, 10))
     assert _engine.batch_pays(*lenet2, np.float32)
     lenet1 = ((64, 1, 1, 32, 32), (6, 1, 1, 5, 5), (64, 6, 1, 28, 28))
