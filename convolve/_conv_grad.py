@@ -20,17 +20,20 @@ import math
 
 import numpy as np
 
-from . import _blocked, _engine, _wgrad
+from . import _blocked, _engine, _scratch, _wgrad
 from ._threads import resolve_workers
 from ._validate import check_size, int_tuple, nn_dtype, positive_int
 
 
-def corr(x, w, out_sp, stride, dilation, pad, groups, workers):
-    """Engine call for d-D arrays ``x (N, C, *sp)``, ``w (O, Cg, *k)``."""
+def corr(x, w, out_sp, stride, dilation, pad, groups, workers, slot=None):
+    """Engine call for d-D arrays ``x (N, C, *sp)``, ``w (O, Cg, *k)``; the
+    result in the scratch array of `slot` when given (a temporary)."""
     d = x.ndim - 2
     lift = (1,) * (3 - d)
     N, O = x.shape[0], w.shape[0]
-    out = np.empty((N, O) + tuple(out_sp), dtype=x.dtype)
+    shape = (N, O) + tuple(out_sp)
+    out = np.empty(shape, dtype=x.dtype) if slot is None else _scratch.scratch(slot, shape,
+                                                                                x.dtype)
     x5 = np.ascontiguousarray(x).reshape(x.shape[:2] + lift + x.shape[2:])
     w5 = np.ascontiguousarray(w).reshape(w.shape[:2] + lift + w.shape[2:])
     _engine.correlate5(x5, w5, out.reshape((N, O) + lift + tuple(out_sp)), None,
@@ -129,7 +132,7 @@ def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers, crop=None):
                     (0,) * (3 - d) + tuple(p - sl.start for p, sl in zip(pad, src)), groups,
                     n_threads, base=gxp)
                 continue
-            res = corr(gy, sub, Q, (1,) * d, dil, pad, groups, workers)
+            res = corr(gy, sub, Q, (1,) * d, dil, pad, groups, workers, slot="phase_out")
             gxp[(Ellipsis,) + tuple(dst)] = res[(Ellipsis,) + tuple(src)]
     return gxp
 
@@ -253,9 +256,14 @@ def weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers):
     K = Cg * math.prod(kernel)
     ntb = -(-K // nr)
     g4 = gy.reshape(N, groups, Og, P)
-    if nob * jw != Og:
-        g4 = np.concatenate([g4, np.zeros((N, groups, nob * jw - Og, P), gy.dtype)], axis=2)
-    gyt = np.ascontiguousarray(g4.reshape(N, groups, nob, jw, P).transpose(0, 1, 2, 4, 3))
+    # gyt (N, groups, NOB, P, JW): panel-major, zero lanes past Og
+    gyt = _scratch.scratch("wgrad_gyt", (N, groups, nob, P, jw), gy.dtype)
+    gytT = gyt.transpose(0, 1, 2, 4, 3)
+    for ob in range(nob):
+        cnt = min(jw, Og - ob * jw)
+        gytT[:, :, ob, :cnt] = g4[:, :, ob * jw:ob * jw + cnt]
+        if cnt < jw:
+            gytT[:, :, ob, cnt:] = 0
     tiles = np.empty((groups, nob, ntb, nr, jw), dtype=gy.dtype)
     n_threads = resolve_workers(workers, N * O * K * P)
     # runs of tap blocks per channel panel: units enough for the threads (the
@@ -365,10 +373,19 @@ class Setup:
                              f"output has {expected[1:] if self.unbatched else expected}")
         return gy[None] if self.unbatched else gy
 
-    def padded(self, x):
+    def padded(self, x, slot=None):
+        """`x` padded by the layer's padding (a scratch array of `slot` for zero
+        padding when given: internal use only)."""
         from .functional import PADDING_MODES
         if not any(p for pr in self.pairs for p in pr):
             return x
+        if slot is not None and self.padding_mode == "zeros":
+            xp = _scratch.scratch(slot, x.shape[:2] + tuple(n + lo + hi for n, (lo, hi)
+                                                            in zip(x.shape[2:], self.pairs)),
+                                  x.dtype, zero=True)
+            xp[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _)
+                                   in zip(x.shape[2:], self.pairs))] = x
+            return xp
         mode = PADDING_MODES[self.padding_mode] or "constant"
         return np.pad(x, [(0, 0), (0, 0)] + list(self.pairs), mode=mode)
 
@@ -460,8 +477,9 @@ def weight_grad(d, x, grad_out, weight_shape, stride, padding, dilation, groups,
                                 st.dilation, st.groups, workers,
                                 pad=[lo for lo, _ in st.pairs])
     else:
-        gw = weight_grad_padded(st.padded(xb), gy, st.kernel, st.stride, st.dilation,
-                                st.groups, workers)
+        # the padded copy is internal (scratch) when no kernel below keeps it
+        gw = weight_grad_padded(st.padded(xb, slot="wgrad_xpad"), gy, st.kernel, st.stride,
+                                st.dilation, st.groups, workers)
     return np.ascontiguousarray(_flip(gw, d)) if flip else gw
 
 

@@ -5,7 +5,7 @@ Callers hand over 5-D C-contiguous blocks ``x (N, C, D, H, W)``,
 """
 import numpy as np
 
-from . import _batchlane, _blocked, _direct, _igemm, _winograd
+from . import _batchlane, _blocked, _direct, _igemm, _scratch, _winograd
 from ._threads import resolve_workers
 
 # method='auto' takes the implicit GEMM from this many output channels per
@@ -312,11 +312,12 @@ def correlate_batch(x, w, out, bias, stride, dilation, pad, groups, n_threads):
     # the padded extent the windows read (trailing padding implied by the output size)
     ext = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip((OD, OH, OW), stride,
                                                                 (KD, KH, KW), dilation)]
-    xt = np.zeros((C,) + tuple(max(e, p + n) for e, p, n in zip(ext, pad, (D, H, W))) + (Np,),
-                  dtype=x.dtype)
+    xt = _scratch.scratch("batch_xt", (C,) + tuple(max(e, p + n) for e, p, n
+                                                   in zip(ext, pad, (D, H, W))) + (Np,),
+                          x.dtype, zero=True)
     xt[:, pad[0]:pad[0] + D, pad[1]:pad[1] + H, pad[2]:pad[2] + W, :N] = \
         x.transpose(1, 2, 3, 4, 0)
-    outt = np.empty((O, OD, OH, OW, Np), dtype=x.dtype)
+    outt = _scratch.scratch("batch_outt", (O, OD, OH, OW, Np), x.dtype)
     # taps in the order (kd, kh, kw, c): the kernel sums runs of valid taps only
     _batchlane.correlate(xt, pack6(np.ascontiguousarray(w.transpose(0, 2, 3, 4, 1)), groups),
                          outt, bias, (KD, KH, KW), tuple(stride), tuple(dilation),
