@@ -32,7 +32,7 @@ from libc.string cimport memcpy, memset
 
 from _types cimport real
 from _openmp cimport omp_get_thread_num
-from _gemm cimport _jw, _pgemm6, _pgemm8
+from _gemm cimport _jw, _pgemm
 
 
 def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
@@ -161,12 +161,8 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
                 # every panel of output channels while the windows are in L1;
                 # the tiles go to the unit's accumulator, [panel][pixel][JW]
                 for ob in range(NOB):
-                    if NR == 6:
-                        _pgemm6(acc + (ob * npad + blk) * JW, JW, ptr, off,
-                                wp + (g * NOB + ob) * K * JW, K, 0)
-                    else:
-                        _pgemm8(acc + (ob * npad + blk) * JW, JW, ptr, off,
-                                wp + (g * NOB + ob) * K * JW, K, 0)
+                    _pgemm(NR, acc + (ob * npad + blk) * JW, JW, ptr, off,
+                           wp + (g * NOB + ob) * K * JW, K, 0)
                 blk = blk + NR
             # stored transposed, output row by output row: whole cache lines
             # written at once instead of 16 planes touched per tile
@@ -264,12 +260,8 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
                 for tb in range(ch * NTB // nchunks, tb1):
                     for r in range(NR):
                         ptr[r] = x + n * img + g * gplane + toff[tb * NR + r]
-                    if NR == 6:
-                        _pgemm6(tp + ((g * NOB + ob) * NTB + tb) * NR * JW, JW, ptr, poff,
-                                gp + ((n * G + g) * NOB + ob) * P * JW, P, n > 0)
-                    else:
-                        _pgemm8(tp + ((g * NOB + ob) * NTB + tb) * NR * JW, JW, ptr, poff,
-                                gp + ((n * G + g) * NOB + ob) * P * JW, P, n > 0)
+                    _pgemm(NR, tp + ((g * NOB + ob) * NTB + tb) * NR * JW, JW, ptr, poff,
+                           gp + ((n * G + g) * NOB + ob) * P * JW, P, n > 0)
     free(toff)
     free(poff)
     free(ptr_work)

@@ -37,19 +37,18 @@ cdef inline void _gemm6(real* c, Py_ssize_t ldc, const real* a, const real* b,
         cv_gemm6_f64(c, ldc, a, b, K)
 
 
-cdef inline void _pgemm6(real* c, Py_ssize_t ldc, const real** p, const Py_ssize_t* off,
-                         const real* b, Py_ssize_t K, int accumulate) noexcept nogil:
-    """C[6][JW] (+)= sum_k p[r][off[k]] (x) B[k][0:JW]: A read in place."""
+cdef inline void _pgemm(Py_ssize_t nr, real* c, Py_ssize_t ldc, const real** p,
+                        const Py_ssize_t* off, const real* b, Py_ssize_t K,
+                        int accumulate) noexcept nogil:
+    """C[nr][:] (+)= sum_k p[r][off[k]] (x) B[k][:] with A read in place: nr = 6
+    rows of two vectors (JW) or nr = 8 rows of one vector (JW / 2)."""
     if real is float:
-        cv_pgemm6_f32(c, ldc, <const float* const*> p, off, b, K, accumulate)
+        if nr == 6:
+            cv_pgemm6_f32(c, ldc, <const float* const*> p, off, b, K, accumulate)
+        else:
+            cv_pgemm8_f32(c, ldc, <const float* const*> p, off, b, K, accumulate)
     else:
-        cv_pgemm6_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)
-
-
-cdef inline void _pgemm8(real* c, Py_ssize_t ldc, const real** p, const Py_ssize_t* off,
-                         const real* b, Py_ssize_t K, int accumulate) noexcept nogil:
-    """C[8][JW/2] (+)= sum_k p[r][off[k]] (x) B[k][0:JW/2]: one vector of channels."""
-    if real is float:
-        cv_pgemm8_f32(c, ldc, <const float* const*> p, off, b, K, accumulate)
-    else:
-        cv_pgemm8_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)
+        if nr == 6:
+            cv_pgemm6_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)
+        else:
+            cv_pgemm8_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)

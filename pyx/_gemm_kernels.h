@@ -30,30 +30,47 @@ typedef long long cv_gvl __attribute__((vector_size(32)));
 #define CV_BCAST_F32(x) ((cv_gvf){(x), (x), (x), (x), (x), (x), (x), (x)})
 #define CV_BCAST_F64(x) ((cv_gvd){(x), (x), (x), (x)})
 
-#define CV_DEFINE_GEMM6(NAME, T, V, L, BCAST)                                  \
-static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
-                        ptrdiff_t K)                                          \
-{                                                                             \
+/* The 6 x 2-vector block of C in 12 registers: declared zero, loaded,
+ * updated by one k step (two vectors of B, six broadcast values of A),
+ * stored. Shared by the packed and the in-place micro-kernels below. */
+#define CV_C6X2_ZERO(V)                                                       \
     V c00 = (V){0}, c01 = (V){0}, c10 = (V){0}, c11 = (V){0};                 \
     V c20 = (V){0}, c21 = (V){0}, c30 = (V){0}, c31 = (V){0};                 \
-    V c40 = (V){0}, c41 = (V){0}, c50 = (V){0}, c51 = (V){0};                 \
-    for (ptrdiff_t k = 0; k < K; k++) {                                       \
+    V c40 = (V){0}, c41 = (V){0}, c50 = (V){0}, c51 = (V){0}
+#define CV_C6X2_LOAD(V, L, c, ldc)                                            \
+    c00 = *(V *)(c + 0 * ldc); c01 = *(V *)(c + 0 * ldc + L);                 \
+    c10 = *(V *)(c + 1 * ldc); c11 = *(V *)(c + 1 * ldc + L);                 \
+    c20 = *(V *)(c + 2 * ldc); c21 = *(V *)(c + 2 * ldc + L);                 \
+    c30 = *(V *)(c + 3 * ldc); c31 = *(V *)(c + 3 * ldc + L);                 \
+    c40 = *(V *)(c + 4 * ldc); c41 = *(V *)(c + 4 * ldc + L);                 \
+    c50 = *(V *)(c + 5 * ldc); c51 = *(V *)(c + 5 * ldc + L)
+#define CV_C6X2_STEP(V, L, BCAST, b, a0, a1, a2, a3, a4, a5)                  \
+    do {                                                                      \
         const V b0 = *(const V *)(b), b1 = *(const V *)(b + L);               \
         V v;                                                                  \
-        v = BCAST(a[0]); c00 += v * b0; c01 += v * b1;                      \
-        v = BCAST(a[1]); c10 += v * b0; c11 += v * b1;                      \
-        v = BCAST(a[2]); c20 += v * b0; c21 += v * b1;                      \
-        v = BCAST(a[3]); c30 += v * b0; c31 += v * b1;                      \
-        v = BCAST(a[4]); c40 += v * b0; c41 += v * b1;                      \
-        v = BCAST(a[5]); c50 += v * b0; c51 += v * b1;                      \
-        a += 6; b += 2 * L;                                                   \
-    }                                                                         \
+        v = BCAST(a0); c00 += v * b0; c01 += v * b1;                          \
+        v = BCAST(a1); c10 += v * b0; c11 += v * b1;                          \
+        v = BCAST(a2); c20 += v * b0; c21 += v * b1;                          \
+        v = BCAST(a3); c30 += v * b0; c31 += v * b1;                          \
+        v = BCAST(a4); c40 += v * b0; c41 += v * b1;                          \
+        v = BCAST(a5); c50 += v * b0; c51 += v * b1;                          \
+    } while (0)
+#define CV_C6X2_STORE(V, L, c, ldc)                                           \
     *(V *)(c + 0 * ldc) = c00; *(V *)(c + 0 * ldc + L) = c01;                 \
     *(V *)(c + 1 * ldc) = c10; *(V *)(c + 1 * ldc + L) = c11;                 \
     *(V *)(c + 2 * ldc) = c20; *(V *)(c + 2 * ldc + L) = c21;                 \
     *(V *)(c + 3 * ldc) = c30; *(V *)(c + 3 * ldc + L) = c31;                 \
     *(V *)(c + 4 * ldc) = c40; *(V *)(c + 4 * ldc + L) = c41;                 \
-    *(V *)(c + 5 * ldc) = c50; *(V *)(c + 5 * ldc + L) = c51;                 \
+    *(V *)(c + 5 * ldc) = c50; *(V *)(c + 5 * ldc + L) = c51
+
+#define CV_DEFINE_GEMM6(NAME, T, V, L, BCAST)                                 \
+static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
+                        ptrdiff_t K)                                          \
+{                                                                             \
+    CV_C6X2_ZERO(V);                                                          \
+    for (ptrdiff_t k = 0; k < K; k++, a += 6, b += 2 * L)                     \
+        CV_C6X2_STEP(V, L, BCAST, b, a[0], a[1], a[2], a[3], a[4], a[5]);     \
+    CV_C6X2_STORE(V, L, c, ldc);                                              \
 }
 CV_DEFINE_GEMM6(cv_gemm6_f32, float, cv_gvf, 8, CV_BCAST_F32)
 CV_DEFINE_GEMM6(cv_gemm6_f64, double, cv_gvd, 4, CV_BCAST_F64)
@@ -70,42 +87,22 @@ CV_DEFINE_GEMM6(cv_gemm6_f64, double, cv_gvd, 4, CV_BCAST_F64)
  * transposed to [pixel][JW]. Each k: two vector loads of B, six broadcasts
  * straight from the input (x86 addressing base + index * 4, no gather), one
  * offset load, 12 FMAs. `accumulate` adds to C instead of overwriting it. */
-#define CV_DEFINE_PGEMM6(NAME, T, V, L, BCAST)                                 \
+#define CV_DEFINE_PGEMM6(NAME, T, V, L, BCAST)                                \
 static inline void NAME(T *c, ptrdiff_t ldc, const T *const *p,               \
                         const ptrdiff_t *off, const T *b, ptrdiff_t K,        \
                         int accumulate)                                       \
 {                                                                             \
     const T *p0 = p[0], *p1 = p[1], *p2 = p[2];                               \
     const T *p3 = p[3], *p4 = p[4], *p5 = p[5];                               \
-    V c00 = (V){0}, c01 = (V){0}, c10 = (V){0}, c11 = (V){0};                 \
-    V c20 = (V){0}, c21 = (V){0}, c30 = (V){0}, c31 = (V){0};                 \
-    V c40 = (V){0}, c41 = (V){0}, c50 = (V){0}, c51 = (V){0};                 \
+    CV_C6X2_ZERO(V);                                                          \
     if (accumulate) {                                                         \
-        c00 = *(V *)(c + 0 * ldc); c01 = *(V *)(c + 0 * ldc + L);             \
-        c10 = *(V *)(c + 1 * ldc); c11 = *(V *)(c + 1 * ldc + L);             \
-        c20 = *(V *)(c + 2 * ldc); c21 = *(V *)(c + 2 * ldc + L);             \
-        c30 = *(V *)(c + 3 * ldc); c31 = *(V *)(c + 3 * ldc + L);             \
-        c40 = *(V *)(c + 4 * ldc); c41 = *(V *)(c + 4 * ldc + L);             \
-        c50 = *(V *)(c + 5 * ldc); c51 = *(V *)(c + 5 * ldc + L);             \
+        CV_C6X2_LOAD(V, L, c, ldc);                                           \
     }                                                                         \
-    for (ptrdiff_t k = 0; k < K; k++) {                                       \
+    for (ptrdiff_t k = 0; k < K; k++, b += 2 * L) {                           \
         const ptrdiff_t o = off[k];                                           \
-        const V b0 = *(const V *)(b), b1 = *(const V *)(b + L);               \
-        V v;                                                                  \
-        v = BCAST(p0[o]); c00 += v * b0; c01 += v * b1;                      \
-        v = BCAST(p1[o]); c10 += v * b0; c11 += v * b1;                      \
-        v = BCAST(p2[o]); c20 += v * b0; c21 += v * b1;                      \
-        v = BCAST(p3[o]); c30 += v * b0; c31 += v * b1;                      \
-        v = BCAST(p4[o]); c40 += v * b0; c41 += v * b1;                      \
-        v = BCAST(p5[o]); c50 += v * b0; c51 += v * b1;                      \
-        b += 2 * L;                                                           \
+        CV_C6X2_STEP(V, L, BCAST, b, p0[o], p1[o], p2[o], p3[o], p4[o], p5[o]);\
     }                                                                         \
-    *(V *)(c + 0 * ldc) = c00; *(V *)(c + 0 * ldc + L) = c01;                 \
-    *(V *)(c + 1 * ldc) = c10; *(V *)(c + 1 * ldc + L) = c11;                 \
-    *(V *)(c + 2 * ldc) = c20; *(V *)(c + 2 * ldc + L) = c21;                 \
-    *(V *)(c + 3 * ldc) = c30; *(V *)(c + 3 * ldc + L) = c31;                 \
-    *(V *)(c + 4 * ldc) = c40; *(V *)(c + 4 * ldc + L) = c41;                 \
-    *(V *)(c + 5 * ldc) = c50; *(V *)(c + 5 * ldc + L) = c51;                 \
+    CV_C6X2_STORE(V, L, c, ldc);                                              \
 }
 CV_DEFINE_PGEMM6(cv_pgemm6_f32, float, cv_gvf, 8, CV_BCAST_F32)
 CV_DEFINE_PGEMM6(cv_pgemm6_f64, double, cv_gvd, 4, CV_BCAST_F64)
