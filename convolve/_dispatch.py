@@ -4,8 +4,9 @@
 operation counts times constants fitted on measurements
 (``tools/fit_dispatch.py``); :func:`choose_method` takes the cheapest that
 fits in memory. ``method='auto'`` of :func:`convolve.convolve` and
-:func:`convolve.correlate` use it; the NN family can call it with its own
-batch and channel counts.
+:func:`convolve.correlate` use it. The NN family (forward, input and weight
+gradients) has its own model, :func:`nn_fft_pays` (constants from
+``tools/fit_nn_dispatch.py``).
 
 Models (``B``: batch entries computed, ``taps``: kernel elements, ``N``:
 padded transform size, ``T`` tiles of ``S`` elements for overlap-add):
