@@ -499,3 +499,19 @@ def test_auto_fft_branch_any_options(case, dtype, monkeypatch):
     assert_close(y, ref, dtype)
     assert_close(gx, ref_gx, dtype)
     assert_close(gw, ref_gw, dtype)
+
+
+def test_auto_fft_bitwise_equal_1_vs_2_threads():
+    """The choice does not depend on `workers` (one-thread predictions), and
+    the FFT path gives the same bits with 1 and 2 threads."""
+    x_shape, w_shape, kw = AUTO_FFT[0]
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    y1 = F.conv2d(x, w, workers=1, **kw)
+    np.testing.assert_array_equal(y1, F.conv2d(x, w, workers=2, **kw))
+    np.testing.assert_array_equal(y1, F.conv2d(x, w, method="fft", workers=1, **kw))
+    g = rng.standard_normal(y1.shape).astype(np.float32)
+    for f, args in ((F.conv2d_input_grad, (g, w, x_shape)),
+                    (F.conv2d_weight_grad, (x, g, w_shape))):
+        np.testing.assert_array_equal(f(*args, workers=1, **kw), f(*args, workers=2, **kw))
