@@ -268,6 +268,27 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
     a3r = rv(a3)
     counter = itertools.count()
     first = start[0] - (sb[0] - 1)
+    # tiles of 2-D and 3-D problems are gathered straight into buffers of the
+    # transform size along the other axes (zero borders): pocketfft would
+    # otherwise zero-pad a copy of each tile per axis (_fix_shape)
+    padded = k > 1 and tuple(M_rest) != tuple(rest_in)
+    a_nd = a3.reshape((P, sa[0]) + tuple(rest_in))
+
+    def gather_padded(Cc, c0):
+        dst = np.empty((Cc, P, M0) + tuple(M_rest), dt)
+        inner = tuple(slice(0, r) for r in rest_in)
+        for c in range(Cc):
+            i0 = first + (c0 + c) * L
+            m0, m1 = max(0, -i0), max(0, min(M0, sa[0] - i0))
+            m1 = max(m0, m1)
+            d = dst[c]
+            d[:, :m0] = 0
+            d[:, m1:] = 0
+            d[(slice(None), slice(m0, m1)) + inner] = a_nd[:, i0 + m0:i0 + m1]
+            for i, (r, m) in enumerate(zip(rest_in, M_rest)):
+                if m > r:
+                    d[(slice(None), slice(m0, m1)) + (slice(None),) * i + (slice(r, None),)] = 0
+        return dst
 
     def work():
         while True:
@@ -276,10 +297,15 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
                 return
             c0 = ci * C
             Cc = min(C, T - c0)
-            dst = np.empty((Cc, P, M0, Q), dt)
-            _spectral.gather(a3r, rv(dst).reshape(Cc, P, M0, Q * q2), first + c0 * L, L, 1)
-            u = dst.reshape((Cc,) + B + (M0,) + tuple(rest_in)) if nb else \
-                dst.reshape((Cc, M0) + tuple(rest_in))
+            if padded:
+                dst = gather_padded(Cc, c0)
+                rest = tuple(M_rest)
+            else:
+                dst = np.empty((Cc, P, M0, Q), dt)
+                _spectral.gather(a3r, rv(dst).reshape(Cc, P, M0, Q * q2), first + c0 * L, L,
+                                 1)
+                rest = tuple(rest_in)
+            u = dst.reshape((Cc,) + B + (M0,) + rest) if nb else dst.reshape((Cc, M0) + rest)
             ax = [1 + nb + i for i in range(k)]
             X = _forward(u, M, ax, cplx, 1)
             del u, dst
