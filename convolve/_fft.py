@@ -290,40 +290,57 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
                     d[(slice(None), slice(m0, m1)) + (slice(None),) * i + (slice(r, None),)] = 0
         return dst
 
-    def work():
-        while True:
-            ci = next(counter)
-            if ci >= n_chunks:
-                return
-            c0 = ci * C
-            Cc = min(C, T - c0)
-            if padded:
-                dst = gather_padded(Cc, c0)
-                rest = tuple(M_rest)
-            else:
-                dst = np.empty((Cc, P, M0, Q), dt)
-                _spectral.gather(a3r, rv(dst).reshape(Cc, P, M0, Q * q2), first + c0 * L, L,
-                                 1)
-                rest = tuple(rest_in)
-            u = dst.reshape((Cc,) + B + (M0,) + rest) if nb else dst.reshape((Cc, M0) + rest)
-            ax = [1 + nb + i for i in range(k)]
-            X = _forward(u, M, ax, cplx, 1)
-            del u, dst
-            _spectral.cmul(_real_view(X).reshape(-1, H2.shape[1]), H2, 1)
-            y = _inverse(X, M, ax, cplx, o_lo, o_n, 1)
-            _scatter_tiles(y, out, nb, c0 * L, 1)
+    finished = [0]
+    lock = threading.Lock()
+    all_done = threading.Event()
+    errors = []
 
-    if n_threads <= 1:
-        work()
-    else:
-        # the calling thread works too: n - 1 helpers from the pool
-        pool = _thread_pool()
-        futs = [pool.submit(work) for _ in range(n_threads - 1)]
+    def work():
         try:
-            work()
-        finally:
-            for f in futs:
-                f.result()
+            while True:
+                ci = next(counter)
+                if ci >= n_chunks:
+                    return
+                chunk(ci)
+                with lock:
+                    finished[0] += 1
+                    if finished[0] == n_chunks:
+                        all_done.set()
+        except BaseException as e:     # re-raised by the calling thread
+            errors.append(e)
+            all_done.set()
+
+    def chunk(ci):
+        c0 = ci * C
+        Cc = min(C, T - c0)
+        if padded:
+            dst = gather_padded(Cc, c0)
+            rest = tuple(M_rest)
+        else:
+            dst = np.empty((Cc, P, M0, Q), dt)
+            _spectral.gather(a3r, rv(dst).reshape(Cc, P, M0, Q * q2), first + c0 * L, L,
+                             1)
+            rest = tuple(rest_in)
+        u = dst.reshape((Cc,) + B + (M0,) + rest) if nb else dst.reshape((Cc, M0) + rest)
+        ax = [1 + nb + i for i in range(k)]
+        X = _forward(u, M, ax, cplx, 1)
+        del u, dst
+        _spectral.cmul(_real_view(X).reshape(-1, H2.shape[1]), H2, 1)
+        y = _inverse(X, M, ax, cplx, o_lo, o_n, 1)
+        _scatter_tiles(y, out, nb, c0 * L, 1)
+
+    if n_threads > 1:
+        # the calling thread works too, with n - 1 helpers from the pool; it
+        # waits for the chunks to be finished, not for the helpers to start
+        # (on a busy machine a helper may get a core only after the calling
+        # thread has done all the work: it then finds nothing left)
+        pool = _thread_pool()
+        for _ in range(n_threads - 1):
+            pool.submit(work)
+    work()
+    all_done.wait()
+    if errors:
+        raise errors[0]
     return out
 
 
