@@ -294,6 +294,8 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
     lock = threading.Lock()
     all_done = threading.Event()
     errors = []
+    if n_chunks == 0:
+        return out
 
     def work():
         try:
