@@ -297,13 +297,35 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
     if n_chunks == 0:
         return out
 
+    # one loop, not a function per chunk: the previous chunk's spectrum and
+    # inverse stay alive until the next ones replace them, so malloc reuses
+    # their memory; freed first, it went back to the system and was faulted
+    # in again for every chunk (1e7 samples x 1001 taps: 11k more page
+    # faults per call, 20-30% slower)
     def work():
         try:
             while True:
                 ci = next(counter)
                 if ci >= n_chunks:
                     return
-                chunk(ci)
+                c0 = ci * C
+                Cc = min(C, T - c0)
+                if padded:
+                    dst = gather_padded(Cc, c0)
+                    rest = tuple(M_rest)
+                else:
+                    dst = np.empty((Cc, P, M0, Q), dt)
+                    _spectral.gather(a3r, rv(dst).reshape(Cc, P, M0, Q * q2), first + c0 * L,
+                                     L, 1)
+                    rest = tuple(rest_in)
+                u = dst.reshape((Cc,) + B + (M0,) + rest) if nb else \
+                    dst.reshape((Cc, M0) + rest)
+                ax = [1 + nb + i for i in range(k)]
+                X = _forward(u, M, ax, cplx, 1)
+                del u, dst
+                _spectral.cmul(_real_view(X).reshape(-1, H2.shape[1]), H2, 1)
+                y = _inverse(X, M, ax, cplx, o_lo, o_n, 1)
+                _scatter_tiles(y, out, nb, c0 * L, 1)
                 with lock:
                     finished[0] += 1
                     if finished[0] == n_chunks:
@@ -311,25 +333,6 @@ def oa_window(a, b, nb, start, length, workers=None, M0=None):
         except BaseException as e:     # re-raised by the calling thread
             errors.append(e)
             all_done.set()
-
-    def chunk(ci):
-        c0 = ci * C
-        Cc = min(C, T - c0)
-        if padded:
-            dst = gather_padded(Cc, c0)
-            rest = tuple(M_rest)
-        else:
-            dst = np.empty((Cc, P, M0, Q), dt)
-            _spectral.gather(a3r, rv(dst).reshape(Cc, P, M0, Q * q2), first + c0 * L, L,
-                             1)
-            rest = tuple(rest_in)
-        u = dst.reshape((Cc,) + B + (M0,) + rest) if nb else dst.reshape((Cc, M0) + rest)
-        ax = [1 + nb + i for i in range(k)]
-        X = _forward(u, M, ax, cplx, 1)
-        del u, dst
-        _spectral.cmul(_real_view(X).reshape(-1, H2.shape[1]), H2, 1)
-        y = _inverse(X, M, ax, cplx, o_lo, o_n, 1)
-        _scatter_tiles(y, out, nb, c0 * L, 1)
 
     if n_threads > 1:
         # the calling thread works too, with n - 1 helpers from the pool; it
