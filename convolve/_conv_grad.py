@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from . import _blocked, _engine, _scratch, _wgrad
+from . import _blocked, _dispatch, _engine, _scratch, _wgrad
 from ._threads import resolve_workers
 from ._validate import check_size, int_tuple, nn_dtype, positive_int
 
@@ -402,6 +402,15 @@ def _check_grad_method(method, name):
         raise ValueError(f"{name}: method must be one of {GRAD_METHODS}, got {method!r}")
 
 
+def _fft_pays(op, st, a, b):
+    """method='auto' of a gradient: the FFT path where convolve._dispatch
+    predicts it faster, for finite operands `a`, `b` only (a transform would
+    spread an inf or NaN over every output)."""
+    return (_dispatch.nn_fft_pays(op, st.x_shape, st.w_shape, st.out_sp, st.stride,
+                                  st.dilation, st.groups, st.dtype, st.Lp)
+            and np.isfinite(a).all() and np.isfinite(b).all())
+
+
 def input_grad_fft(gy, w, Lp, stride, dilation, groups, workers):
     """Gradient on the padded input by FFT: the output gradient zero-stuffed
     by the stride, fully correlated with the flipped, channel-transposed
@@ -434,6 +443,8 @@ def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, grou
     gy = np.ascontiguousarray(st.check_grad_out(gy), dtype=dtype)
     w = np.ascontiguousarray(_flip(w, d) if flip else w, dtype=dtype)
     pads = [dl * (k - 1) - lo for dl, k, (lo, _) in zip(st.dilation, st.kernel, st.pairs)]
+    if method == "auto" and _fft_pays("input_grad", st, gy, w):
+        method = "fft"
     if method == "fft":
         gxp = input_grad_fft(gy, w, st.Lp, st.stride, st.dilation, st.groups, workers)
         gx = np.ascontiguousarray(unpad_adjoint(gxp, st.pairs, st.sp, st.padding_mode))
@@ -465,6 +476,8 @@ def weight_grad(d, x, grad_out, weight_shape, stride, padding, dilation, groups,
     gy = np.ascontiguousarray(st.check_grad_out(gy), dtype=dtype)
     x = np.asarray(x, dtype=dtype)
     xb = x[None] if st.unbatched else x
+    if method == "auto" and _fft_pays("weight_grad", st, xb, gy):
+        method = "fft"
     if method == "fft":
         from . import _fft
         gw = _fft.conv_fft_weight_grad(np.ascontiguousarray(st.padded(xb)), gy, st.w_shape,

@@ -4,8 +4,9 @@
 operation counts times constants fitted on measurements
 (``tools/fit_dispatch.py``); :func:`choose_method` takes the cheapest that
 fits in memory. ``method='auto'`` of :func:`convolve.convolve` and
-:func:`convolve.correlate` use it; the NN family can call it with its own
-batch and channel counts.
+:func:`convolve.correlate` use it. The NN family (forward, input and weight
+gradients) has its own model, :func:`nn_fft_pays` (constants from
+``tools/fit_nn_dispatch.py``).
 
 Models (``B``: batch entries computed, ``taps``: kernel elements, ``N``:
 padded transform size, ``T`` tiles of ``S`` elements for overlap-add):
@@ -53,7 +54,7 @@ COEFFS = {
     },
 }
 # Held-out accuracy (tools/fit_dispatch.py --check): see docs/guide/methods.rst.
-ACCURACY = {'cases': 72, 'fastest': 0.7638888888888888, 'within_20pct': 0.9027777777777778, 'direct_vs_fft': 0.9027777777777778, 'mean_slowdown': 1.074654523369677, 'worst_slowdown': 2.2131754551723963}
+ACCURACY = {'cases': 72, 'fastest': 0.7638888888888888, 'within_20pct': 0.8888888888888888, 'direct_vs_fft': 0.9166666666666666, 'mean_slowdown': 1.0865510859303282, 'worst_slowdown': 2.3058236560674277}
 # END FITTED CONSTANTS
 
 # Parallel fraction per method (Amdahl): the direct kernel splits its outputs;
@@ -154,3 +155,185 @@ def choose_method(sa, sb, start, length, dtype, threads=None, batch=1, kernel_ba
     if fft_workspace(sa, sb, start, length, dtype, batch) > FFT_MEMORY_MAX:
         costs["fft"] = math.inf
     return min(costs, key=costs.get)
+
+
+# ------------------------------------------------------------------ NN family
+# The NN family's forward (convolve.functional.conv*d) and its input and
+# weight gradients choose between the direct engine (the Winograd, GEMM,
+# batch-lane and direct kernels its own 'auto' picks) and the FFT path
+# (convolve._fft.conv_fft, conv_fft_weight_grad). Each operation has its own
+# shape arithmetic (nn_problem) and its own constants, fitted by
+# tools/fit_nn_dispatch.py with one thread:
+#
+# - direct: c0 + c1 * macs + c2 * written + c3 * read + c4 * macs / reuse
+#   + c5 * N * prod(k) + (c6 [d >= 2] + c7 [d == 3]) * macs, where ``macs`` are
+#   the multiply-adds ``N * Cout * Cin/groups * prod(out) * prod(k)`` (for
+#   the input gradient, those of the correlation over the whole input that
+#   its direct path runs), ``written``/``read`` the elements of
+#   the result and of the inputs (per-element overheads dominate thin
+#   layers), ``reuse`` the output channels per group (the input gradient:
+#   input channels; the forward's register tiles: at most 8) that share each
+#   load of an input or lowered element (few of them starve the register
+#   tiles and the GEMM), the fifth the weight gradient's tap-by-tap
+#   lowering, the last the extra cost per multiply-add of 2-D and 3-D
+#   problems (shorter rows, more loop levels; measured: 3-D weight gradients
+#   run at a third of the 1-D rate); so the rate depends on the shape;
+# - fft: c0 + c1 * planes * P log2 P + c2 * N * Cout * Cin/groups * F
+#   + c3 * planes * P + c4 * groups * F, with ``planes`` the transforms
+#   (N*Cin inputs, Cout*Cin/groups kernels, N*Cout inverses, each way round
+#   for the gradients), ``P`` the padded transform size, ``F`` its half
+#   spectrum, the third term the per-frequency complex channel contraction.
+#
+# FFT is chosen only when its predicted time times NN_FFT_MARGIN is below
+# the direct engine's, the kernel has at least NN_FFT_MIN_TAPS taps (every
+# 1x1 ... 7x7 CNN layer stays direct whatever the model says), and its
+# spectra fit in NN_FFT_MEMORY_MAX bytes. The decision uses one-thread
+# predictions: it does not depend on `workers`, so neither do the results.
+# BEGIN NN FITTED CONSTANTS
+# Fitted by tools/fit_nn_dispatch.py (one thread, development machine);
+# keys: operation, method, dtype; values: the c0, c1, ... above, in seconds.
+NN_COEFFS = {
+    "forward": {
+        "direct": {
+            "f4": (0.000114, 3.8e-11, 0.0, 2.17e-09, 0.0, 1.98e-08, 5.49e-12, 1.2e-11),
+            "f8": (0.000109, 7.33e-11, 0.0, 1.99e-09, 1.22e-12, 1.94e-07, 5.32e-12, 1.96e-11),
+        },
+        "fft": {
+            "f4": (0.000204, 2.08e-10, 0.0, 5.66e-09, 1.17e-08),
+            "f8": (0.000239, 8.16e-10, 1.63e-09, 1.49e-10, 1.61e-09),
+        },
+    },
+    "input_grad": {
+        "direct": {
+            "f4": (0.000193, 3.48e-11, 0.0, 0.0, 1.16e-11, 1.11e-07, 3.36e-12, 1.68e-11),
+            "f8": (0.000158, 7.19e-11, 8.89e-10, 9.09e-10, 1.63e-11, 1.87e-07, 6.08e-12, 2.56e-11),
+        },
+        "fft": {
+            "f4": (0.000286, 6.57e-11, 3.99e-09, 5.74e-09, 1.5e-08),
+            "f8": (0.00024, 9.04e-10, 2.14e-09, 3.92e-10, 5.59e-09),
+        },
+    },
+    "weight_grad": {
+        "direct": {
+            "f4": (9.49e-05, 4.42e-11, 5.52e-09, 1.06e-09, 2.64e-11, 1.54e-07, 2.92e-11, 0.0),
+            "f8": (8.61e-05, 9.34e-11, 0.0, 0.0, 0.0, 1.04e-06, 4.9e-11, 1.17e-10),
+        },
+        "fft": {
+            "f4": (0.000313, 4.51e-10, 3.07e-10, 2.06e-09, 7.12e-09),
+            "f8": (0.000242, 8.07e-10, 1.86e-09, 0.0, 2.15e-08),
+        },
+    },
+}
+# Held-out accuracy (tools/fit_nn_dispatch.py): see docs/guide/methods.rst.
+NN_ACCURACY = {'forward': {'cases': 64, 'faster': 0.9375, 'mean_slowdown': 1.0464623713700147, 'worst_slowdown': 2.4033159127665478, 'picks_fft': 12, 'fft_faster': 16}, 'input_grad': {'cases': 71, 'faster': 0.8873239436619719, 'mean_slowdown': 1.0225224945395304, 'worst_slowdown': 1.4204409699945606, 'picks_fft': 3, 'fft_faster': 9}, 'weight_grad': {'cases': 65, 'faster': 0.7538461538461538, 'mean_slowdown': 1.3200564176515377, 'worst_slowdown': 4.468329318913975, 'picks_fft': 19, 'fft_faster': 33}, 'all': {'cases': 200, 'faster': 0.86, 'mean_slowdown': 1.126881780136688, 'worst_slowdown': 4.468329318913975, 'picks_fft': 34, 'fft_faster': 58}, 'large': {'cases': 168, 'faster': 0.8392857142857143, 'mean_slowdown': 1.1412522251452661, 'worst_slowdown': 4.468329318913975, 'picks_fft': 34, 'fft_faster': 57}}
+# END NN FITTED CONSTANTS
+
+NN_FFT_MARGIN = 1.25
+NN_FFT_MIN_TAPS = 50
+NN_FFT_MEMORY_MAX = 1 << 30
+NN_OPS = ("forward", "input_grad", "weight_grad")
+
+
+def nn_problem(op, x_shape, w_shape, out_sp, stride, dilation, groups, padded_sp=None):
+    """Operation counts of one NN-family convolution, for `op` in
+    ``('forward', 'input_grad', 'weight_grad')``.
+
+    Parameters
+    ----------
+    x_shape : tuple
+        ``(N, Cin, *spatial)`` of the forward's (unpadded) input.
+    w_shape : tuple
+        ``(Cout, Cin/groups, *k)``.
+    out_sp : tuple
+        The forward's output extent.
+    stride, dilation : tuple
+    groups : int
+    padded_sp : tuple, optional
+        The padded input extent (default: `x_shape`'s).
+
+    Returns
+    -------
+    dict
+        ``M`` (transform sizes), ``planes``, ``contraction``, ``macs``,
+        ``written``, ``read``.
+    """
+    N, C = x_shape[:2]
+    O, Cg = w_shape[:2]
+    kernel, sp = tuple(w_shape[2:]), tuple(x_shape[2:])
+    Lp = tuple(padded_sp) if padded_sp is not None else sp
+    taps, out_n = math.prod(kernel), math.prod(out_sp)
+    macs = N * O * Cg * out_n * taps
+    planes = N * C + O * Cg + N * O
+    # output channels sharing each load of an input (forward: tiles of up to 8)
+    # or lowered (weight gradient: the GEMM's rows) element
+    reuse = min(O // groups, 8)
+    tap_passes = N * taps      # the weight gradient lowers tap by tap, image block by block
+    if op == "forward":
+        M = [_fft.fast_len(n) for n in Lp]
+        written, read = N * O * out_n, N * C * math.prod(Lp)
+    elif op == "input_grad":
+        # the stride-stuffed output gradient, padded by the dilated kernel extent
+        M = [_fft.fast_len((o - 1) * s + 1 + 2 * dl * (k - 1))
+             for o, s, dl, k in zip(out_sp, stride, dilation, kernel)]
+        written, read = N * C * math.prod(sp), N * O * out_n
+        # what the direct engine runs: a correlation over the whole (stride 1:
+        # unpadded, else padded, split in phases) input, zero taps included
+        L = sp if all(s == 1 for s in stride) else Lp
+        macs = N * C * (O // groups) * math.prod(n * k / s for n, k, s in zip(L, kernel, stride))
+        reuse = min(Cg, 8)
+    elif op == "weight_grad":
+        M = [_fft.fast_len(n) for n in Lp]
+        written, read = O * Cg * taps, N * C * math.prod(Lp) + N * O * out_n
+        reuse = O // groups
+    else:
+        raise ValueError(f"op must be one of {NN_OPS}, got {op!r}")
+    F = math.prod(M[:-1]) * (M[-1] // 2 + 1)
+    return {"M": M, "P": math.prod(M), "F": F, "planes": planes, "reuse": reuse,
+            "tap_passes": tap_passes, "d": len(kernel),
+            "contraction": N * O * Cg * F, "groups_F": groups * F, "macs": macs,
+            "written": written, "read": read}
+
+
+def nn_features(method, prob):
+    """The operation counts each NN model multiplies by its constants."""
+    if method == "direct":
+        return [1.0, float(prob["macs"]), float(prob["written"]), float(prob["read"]),
+                float(prob["macs"]) / prob["reuse"], float(prob["tap_passes"]),
+                float(prob["macs"]) * (prob["d"] >= 2), float(prob["macs"]) * (prob["d"] == 3)]
+    P = prob["P"]
+    return [1.0, float(prob["planes"]) * P * max(1.0, math.log2(P)),
+            float(prob["contraction"]), float(prob["planes"]) * P, float(prob["groups_F"])]
+
+
+def nn_costs(op, x_shape, w_shape, out_sp, stride, dilation, groups, dtype,
+            padded_sp=None):
+    """Predicted one-thread seconds ``{'direct': s, 'fft': s}`` of an NN-family
+    convolution (arguments as :func:`nn_problem`)."""
+    prob = nn_problem(op, x_shape, w_shape, out_sp, stride, dilation, groups, padded_sp)
+    key = dtype_key(dtype)
+    return {m: sum(c * f for c, f in zip(NN_COEFFS[op][m][key], nn_features(m, prob)))
+            for m in ("direct", "fft")}
+
+
+def nn_fft_workspace(op, x_shape, w_shape, out_sp, stride, dilation, groups, dtype,
+            padded_sp=None):
+    """Bytes of the FFT path's spectra: inputs, kernels and outputs."""
+    prob = nn_problem(op, x_shape, w_shape, out_sp, stride, dilation, groups, padded_sp)
+    return prob["planes"] * prob["F"] * 2 * np.dtype(dtype).itemsize
+
+
+def nn_fft_pays(op, x_shape, w_shape, out_sp, stride, dilation, groups, dtype,
+            padded_sp=None):
+    """Whether ``method='auto'`` takes the FFT path for this NN-family
+    convolution: a kernel of at least NN_FFT_MIN_TAPS taps, spectra within
+    NN_FFT_MEMORY_MAX bytes, and a predicted FFT time NN_FFT_MARGIN times
+    below the direct engine's (one thread; arguments as :func:`nn_problem`)."""
+    if NN_COEFFS is None or math.prod(w_shape[2:]) < NN_FFT_MIN_TAPS:
+        return False
+    if math.prod(x_shape) == 0 or math.prod(w_shape) == 0 or math.prod(out_sp) == 0:
+        return False
+    if nn_fft_workspace(op, x_shape, w_shape, out_sp, stride, dilation, groups, dtype,
+                        padded_sp) > NN_FFT_MEMORY_MAX:
+        return False
+    c = nn_costs(op, x_shape, w_shape, out_sp, stride, dilation, groups, dtype, padded_sp)
+    return c["fft"] * NN_FFT_MARGIN < c["direct"]

@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from . import _engine
+from . import _dispatch, _engine
 from ._validate import check_out, check_size, int_tuple, nn_dtype, positive_int
 
 __all__ = ["conv1d", "conv2d", "conv3d", "output_size", "padding_pairs",
@@ -167,6 +167,13 @@ def _conv(d, x, weight, bias, stride, padding, dilation, groups, padding_mode, f
         pairs = [(0, 0)] * d
     if flip:
         weight = weight[(Ellipsis,) + (slice(None, None, -1),) * d]
+    if method == "auto" and _dispatch.nn_fft_pays(
+            "forward", x.shape, weight.shape, out_sp, stride, dilation, groups, dtype,
+            tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pairs))) \
+            and np.isfinite(x).all() and np.isfinite(weight).all():
+        # large kernels: the model predicts the FFT faster (finite inputs only:
+        # a transform would spread an inf or NaN over every output)
+        method = "fft"
     if method == "fft":
         # frequency-domain correlation of the zero-padded input (convolve._fft)
         from . import _fft
@@ -250,10 +257,13 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
         panels of 16 (float64: 8) three-quarters, with 96+ taps; the batch
         kernel for batches of 32+ with rows of at most 32 outputs where
         the kernel is at least a fifth of the padded row; the GEMM for
-        strided or 1x1 layers with many channels per group; else direct.
-        ``'fft'`` (forced only; 'auto' never takes it here) transforms the
+        strided or 1x1 layers with many channels per group; else direct --
+        unless the kernel is large (50 taps or more: never a 1x1 ... 7x7
+        layer), the inputs are finite and the fitted cost model of
+        ``convolve._dispatch`` predicts the FFT clearly faster (see the
+        methods guide), where it takes ``'fft'``. ``'fft'`` transforms the
         zero-padded input and the kernel and contracts the channels per
-        frequency: for large kernels.
+        frequency: for large kernels. The methods agree to rounding.
 
     Returns
     -------
@@ -353,7 +363,8 @@ _INPUT_GRAD_DOC = """Gradient of :func:`conv{d}d` with respect to its input.
     method : {{'auto', 'fft'}}, default 'auto'
         ``'fft'`` computes it in the frequency domain (large kernels);
         ``'auto'`` uses the direct kernels (Winograd, GEMM, batch lanes
-        where they apply).
+        where they apply), or the FFT where the forward's rule (see
+        :func:`conv{d}d`) predicts it faster for this gradient's shapes.
 
     Returns
     -------
@@ -404,7 +415,8 @@ _WEIGHT_GRAD_DOC = """Gradient of :func:`conv{d}d` with respect to its weight.
     method : {{'auto', 'fft'}}, default 'auto'
         ``'fft'`` computes it in the frequency domain (large kernels);
         ``'auto'`` uses the direct kernels (Winograd, GEMM, batch lanes
-        where they apply).
+        where they apply), or the FFT where the forward's rule (see
+        :func:`conv{d}d`) predicts it faster for this gradient's shapes.
 
     Returns
     -------

@@ -327,3 +327,191 @@ def test_thin_shapes_are_products(method):
             assert_close(y, r, np.float64)
     ai, bi = rng.integers(-9, 9, (30, 1)), rng.integers(-9, 9, (1, 20))
     np.testing.assert_array_equal(S.convolve(ai, bi, method=method), ai * bi)
+
+
+# ------------------------------------------------------------------ NN family: method='auto'
+try:
+    from .reference import conv_ref
+except ImportError:
+    from reference import conv_ref
+
+from convolve import _bench_cases  # noqa: E402
+
+NN_GRADS = {1: (F.conv1d_input_grad, F.conv1d_weight_grad),
+            2: (F.conv2d_input_grad, F.conv2d_weight_grad),
+            3: (F.conv3d_input_grad, F.conv3d_weight_grad)}
+
+
+def nn_pays(op, x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
+            dtype=np.float32):
+    """convolve._dispatch.nn_fft_pays with the forward's shape arithmetic."""
+    d = len(w_shape) - 2
+    st, dl = (stride,) * d, (dilation,) * d
+    pairs = F.padding_pairs(padding, x_shape[2:], w_shape[2:], st, dl)
+    out = F.output_size(x_shape[2:], w_shape[2:], st, dl, pairs)
+    Lp = tuple(n + a + b for n, (a, b) in zip(x_shape[2:], pairs))
+    return _dispatch.nn_fft_pays(op, tuple(x_shape), tuple(w_shape), out, st, dl, groups,
+                                 dtype, Lp)
+
+
+SMALL_LAYERS = [  # x_shape, w_shape, stride, padding, groups: every CNN benchmark layer ...
+    ((N, C, H, W), (O, C // g, K, K), s, p, g)
+    for _, N, C, H, W, O, K, s, p, g in _bench_cases.NN_CONV
+] + [  # ... and small kernels on large inputs and many channels
+    ((8, 64, 224, 224), (64, 64, 1, 1), 1, 0, 1),
+    ((4, 3, 512, 512), (32, 3, 3, 3), 1, 1, 1),
+    ((4, 64, 128, 128), (64, 64, 5, 5), 1, 2, 1),
+    ((8, 3, 448, 448), (64, 3, 7, 7), 2, 3, 1),
+    ((8, 128, 64, 64), (128, 128, 7, 7), 1, 3, 1),
+    ((8, 256, 32, 32), (256, 1, 7, 7), 1, 3, 256),
+    ((4, 16, 1 << 16), (16, 16, 49), 1, 24, 1),
+    ((2, 32, 32, 32, 32), (32, 32, 3, 3, 3), 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("layer", SMALL_LAYERS, ids=lambda l: f"{l[0]}x{l[1]}")
+@pytest.mark.parametrize("op", _dispatch.NN_OPS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_auto_keeps_small_kernels_direct(layer, op, dtype):
+    x_shape, w_shape, s, p, g = layer
+    assert not nn_pays(op, x_shape, w_shape, s, p, 1, g, dtype)
+
+
+LARGE = [  # x_shape, w_shape, options: clearly large kernels
+    ((2, 3, 128, 128), (4, 3, 31, 31), dict(padding="same")),
+    ((2, 4, 96, 96), (6, 4, 25, 25), dict(padding=12)),
+    ((1, 2, 1 << 15), (3, 2, 1001), dict(padding=500)),
+    ((1, 3, 40, 40, 40), (2, 3, 11, 11, 11), dict(padding=5)),
+]
+
+
+@pytest.mark.parametrize("case", LARGE, ids=lambda c: f"{c[0]}x{c[1]}")
+@pytest.mark.parametrize("op", _dispatch.NN_OPS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_auto_picks_fft_for_large_kernels(case, op, dtype):
+    x_shape, w_shape, kw = case
+    assert nn_pays(op, x_shape, w_shape, dtype=dtype, **kw)
+
+
+def test_nn_fft_memory_guard(monkeypatch):
+    x_shape, w_shape, kw = LARGE[0]
+    assert nn_pays("forward", x_shape, w_shape, **kw)
+    monkeypatch.setattr(_dispatch, "NN_FFT_MEMORY_MAX", 1 << 20)
+    assert not nn_pays("forward", x_shape, w_shape, **kw)
+
+
+AUTO_FFT = [  # x_shape, w_shape, options: method='auto' takes the FFT for these
+    ((2, 3, 80, 72), (4, 3, 31, 31), dict(padding="same")),
+    ((1, 2, 5000), (3, 2, 1201), dict(padding=100)),
+    ((1, 2, 26, 24, 28), (2, 2, 13, 13, 13), dict(padding=4)),
+]
+
+
+@pytest.mark.parametrize("case", AUTO_FFT, ids=lambda c: f"{c[0]}x{c[1]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_auto_large_kernels_equal_direct_reference(case, dtype, torch):
+    """'auto' (the FFT for these shapes) equals the NumPy oracle (forward) and
+    torch.autograd (gradients) within the dtype's tolerance."""
+    x_shape, w_shape, kw = case
+    d = len(w_shape) - 2
+    stride, groups = 1, 1
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    pad = kw["padding"]
+    pairs = F.padding_pairs(pad, x_shape[2:], w_shape[2:], (stride,) * d, (1,) * d)
+    for op in _dispatch.NN_OPS:
+        assert _dispatch.nn_fft_pays(
+            op, x_shape, w_shape, F.output_size(x_shape[2:], w_shape[2:], (stride,) * d,
+                                                (1,) * d, pairs),
+            (stride,) * d, (1,) * d, groups, dtype,
+            tuple(n + lo + hi for n, (lo, hi) in zip(x_shape[2:], pairs))), op
+    y = CONV[d](x, w, b, **kw)
+    assert y.dtype == dtype
+    assert_close(y, conv_ref(x, w, b, **kw), dtype)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx = NN_GRADS[d][0](g, w, x_shape, **kw)
+    gw = NN_GRADS[d][1](x, g, w_shape, **kw)
+    assert gx.dtype == gw.dtype == dtype
+    tx = torch.tensor(x.astype(np.float64), requires_grad=True)
+    tw = torch.tensor(w.astype(np.float64), requires_grad=True)
+    ty = getattr(torch.nn.functional, f"conv{d}d")(tx, tw, None, padding=pad)
+    ty.backward(torch.tensor(g.astype(np.float64)))
+    assert_close(gx, tx.grad.numpy(), dtype)
+    assert_close(gw, tw.grad.numpy(), dtype)
+
+
+def test_auto_nan_input_stays_direct():
+    """A NaN reaches only the outputs whose windows hold it: 'auto' does not take
+    the FFT (which would spread it over a whole plane) for non-finite inputs."""
+    x_shape, w_shape, kw = AUTO_FFT[0]          # 'same' padding: 15 either side
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    xn = x.copy()
+    xn[0, 1, 40, 36] = np.nan
+    y = F.conv2d(xn, w, **kw)
+    assert np.isnan(y[0, :, 40, 36]).all() and not np.isnan(y[0, :, :20, :20]).any()
+    g = rng.standard_normal(y.shape)
+    gn = g.copy()
+    gn[0, 2, 40, 36] = np.nan
+    gx = F.conv2d_input_grad(gn, w, x_shape, **kw)
+    assert np.isnan(gx[0, :, 40, 36]).all() and not np.isnan(gx[0, :, :20, :20]).any()
+    xn = x.copy()
+    xn[0, 1, 0, 0] = np.nan                     # reached by taps 0..15 only
+    gw = F.conv2d_weight_grad(xn, g, w_shape, **kw)
+    assert np.isnan(gw[:, 1, :16, :16]).all() and not np.isnan(gw[:, 1, 16:, 16:]).any()
+
+
+FFT_OPTIONS = [  # x_shape, w_shape, options: the FFT branch of 'auto' with any option
+    ((2, 4, 20, 18), (6, 2, 7, 5), dict(stride=2, padding=((3, 1), (0, 2)), groups=2,
+                                        dilation=(1, 2))),
+    ((2, 3, 16, 17), (4, 3, 5, 6), dict(padding=(2, 3), padding_mode="reflect", flip=True)),
+    ((2, 3, 16, 17), (4, 3, 5, 5), dict(padding="same", padding_mode="circular", stride=(1, 2))),
+    ((3, 40), (4, 3, 9), dict(stride=3, padding=4, dilation=2, padding_mode="replicate")),
+    ((2, 4, 9, 10, 11), (4, 1, 3, 4, 3), dict(groups=4, padding=1, dilation=(2, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("case", FFT_OPTIONS, ids=lambda c: f"{c[0]}x{c[1]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_auto_fft_branch_any_options(case, dtype, monkeypatch):
+    """Where the model picks the FFT, 'auto' computes (forward, input and weight
+    gradients, any option) what the direct engine computes, within rounding."""
+    x_shape, w_shape, kw = case
+    d = len(w_shape) - 2
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    ref = CONV[d](x, w, b, method="direct", **kw)
+    g = rng.standard_normal(ref.shape).astype(dtype)
+    ref_gx = NN_GRADS[d][0](g, w, x_shape, **kw)           # small kernels: direct
+    ref_gw = NN_GRADS[d][1](x, g, w_shape, **kw)
+    calls = []
+    monkeypatch.setattr(_dispatch, "nn_fft_pays", lambda op, *a: calls.append(op) or True)
+    y = CONV[d](x, w, b, **kw)
+    gx = NN_GRADS[d][0](g, w, x_shape, **kw)
+    gw = NN_GRADS[d][1](x, g, w_shape, **kw)
+    assert calls == list(_dispatch.NN_OPS)
+    assert y.dtype == gx.dtype == gw.dtype == dtype
+    assert_close(y, ref, dtype)
+    assert_close(gx, ref_gx, dtype)
+    assert_close(gw, ref_gw, dtype)
+
+
+def test_auto_fft_bitwise_equal_1_vs_2_threads():
+    """The choice does not depend on `workers` (one-thread predictions), and
+    the FFT path gives the same bits with 1 and 2 threads."""
+    x_shape, w_shape, kw = AUTO_FFT[0]
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    y1 = F.conv2d(x, w, workers=1, **kw)
+    np.testing.assert_array_equal(y1, F.conv2d(x, w, workers=2, **kw))
+    np.testing.assert_array_equal(y1, F.conv2d(x, w, method="fft", workers=1, **kw))
+    g = rng.standard_normal(y1.shape).astype(np.float32)
+    for f, args in ((F.conv2d_input_grad, (g, w, x_shape)),
+                    (F.conv2d_weight_grad, (x, g, w_shape))):
+        np.testing.assert_array_equal(f(*args, workers=1, **kw), f(*args, workers=2, **kw))
