@@ -379,9 +379,9 @@ def test_auto_keeps_small_kernels_direct(layer, op, dtype):
 
 LARGE = [  # x_shape, w_shape, options: clearly large kernels
     ((2, 3, 128, 128), (4, 3, 31, 31), dict(padding="same")),
-    ((2, 4, 96, 96), (6, 4, 25, 25), dict(padding=12)),
+    ((2, 4, 96, 96), (6, 4, 41, 41), dict(padding=20)),
     ((1, 2, 1 << 15), (3, 2, 1001), dict(padding=500)),
-    ((1, 3, 40, 40, 40), (2, 3, 11, 11, 11), dict(padding=5)),
+    ((1, 3, 40, 40, 40), (2, 3, 17, 17, 17), dict(padding=8)),
 ]
 
 
@@ -401,9 +401,9 @@ def test_nn_fft_memory_guard(monkeypatch):
 
 
 AUTO_FFT = [  # x_shape, w_shape, options: method='auto' takes the FFT for these
-    ((2, 3, 80, 72), (4, 3, 31, 31), dict(padding="same")),
+    ((2, 3, 80, 72), (4, 3, 41, 41), dict(padding="same")),
     ((1, 2, 5000), (3, 2, 1201), dict(padding=100)),
-    ((1, 2, 26, 24, 28), (2, 2, 13, 13, 13), dict(padding=4)),
+    ((1, 2, 32, 30, 28), (2, 2, 15, 15, 15), dict(padding=4)),
 ]
 
 
@@ -445,7 +445,7 @@ def test_auto_large_kernels_equal_direct_reference(case, dtype, torch):
 def test_auto_nan_input_stays_direct():
     """A NaN reaches only the outputs whose windows hold it: 'auto' does not take
     the FFT (which would spread it over a whole plane) for non-finite inputs."""
-    x_shape, w_shape, kw = AUTO_FFT[0]          # 'same' padding: 15 either side
+    x_shape, w_shape, kw = AUTO_FFT[0]          # 'same' padding: 20 either side
     rng = np.random.default_rng(13)
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal(w_shape)
@@ -459,9 +459,9 @@ def test_auto_nan_input_stays_direct():
     gx = F.conv2d_input_grad(gn, w, x_shape, **kw)
     assert np.isnan(gx[0, :, 40, 36]).all() and not np.isnan(gx[0, :, :20, :20]).any()
     xn = x.copy()
-    xn[0, 1, 0, 0] = np.nan                     # reached by taps 0..15 only
+    xn[0, 1, 0, 0] = np.nan                     # reached by taps 0..20 only
     gw = F.conv2d_weight_grad(xn, g, w_shape, **kw)
-    assert np.isnan(gw[:, 1, :16, :16]).all() and not np.isnan(gw[:, 1, 16:, 16:]).any()
+    assert np.isnan(gw[:, 1, :21, :21]).all() and not np.isnan(gw[:, 1, 21:, 21:]).any()
 
 
 FFT_OPTIONS = [  # x_shape, w_shape, options: the FFT branch of 'auto' with any option
