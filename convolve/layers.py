@@ -44,6 +44,8 @@ import numbers
 import numpy as np
 
 from . import functional as F
+from . import activations as _activations
+from . import pooling as _pooling
 
 __all__ = ["Layer", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "MaxPool2d",
            "AvgPool2d", "LPPool2d", "GlobalAvgPool2d", "BlurPool2d", "LocalResponseNorm",
@@ -58,7 +60,35 @@ __all__ = ["Layer", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "MaxPool2d"
 # pools spin while they wait): a 64x400x120 product measured 0.1 ms alone and
 # 4-35 ms right after an OpenMP kernel on 2 cores.
 SMALL_GEMM_FLOPS = 1 << 26
-_blas = None       # threadpoolctl's selection of the BLAS libraries, made on first use
+_blas = None       # the BLAS libraries' threadpoolctl controllers, found on first use
+
+
+class _BlasOneThread:
+    """Context manager: each BLAS library on one thread, then back to its
+    setting. Asks each library its thread count (a C call) and changes only
+    those above one: threadpoolctl's ``limit`` re-inspects every library on
+    each entry and cost 20-30 us per product, more than the small products
+    of LeNet's dense layers."""
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self):
+        saved = []
+        for lib in _blas:
+            n = lib.get_num_threads()
+            if n is not None and n > 1:
+                lib.set_num_threads(1)
+                saved.append((lib, n))
+        self._saved = saved
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in self._saved:
+            lib.set_num_threads(n)
+        return False
+
+
+_NULL = contextlib.nullcontext()
 
 
 def _gemm_threads(flops):
@@ -66,14 +96,32 @@ def _gemm_threads(flops):
     without threadpoolctl, or for a large product)."""
     global _blas
     if flops >= SMALL_GEMM_FLOPS:
-        return contextlib.nullcontext()
+        return _NULL
     if _blas is None:
         try:
             from threadpoolctl import ThreadpoolController
-            _blas = ThreadpoolController().select(user_api="blas")
+            libs = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+            for lib in libs:            # the calls __enter__ makes, tried once
+                lib.get_num_threads()
+            _blas = libs
         except Exception:  # not installed (an optional dependency) or unusable
-            _blas = False
-    return _blas.limit(limits=1) if _blas else contextlib.nullcontext()
+            _blas = []
+    return _BlasOneThread() if _blas else _NULL
+
+
+def _pair(v):
+    """`v` as a pair of ints (an int repeated), or None: only to recognize a
+    configuration; validation stays with the functional API."""
+    try:
+        if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+            return (int(v),) * 2
+        t = tuple(v)
+        if len(t) == 2 and all(isinstance(i, numbers.Integral)
+                               and not isinstance(i, (bool, np.bool_)) for i in t):
+            return tuple(int(i) for i in t)
+    except TypeError:
+        pass
+    return None
 
 
 def _generator(rng):
@@ -385,14 +433,28 @@ class MaxPool2d(Layer):
         super().__init__()
         self.options = dict(kernel_size=kernel_size, stride=stride, padding=padding,
                             dilation=dilation, ceil_mode=ceil_mode)
-        self._idx = self._shape = None
+        self._idx = self._codes = self._shape = None
+        # 2x2 windows, stride 2, no padding (ceil_mode only adds windows for
+        # odd sizes, which the forward checks): the winners are kept as one
+        # byte per output (kh * 2 + kw) rather than int64 indices
+        self._two = (_pair(kernel_size) == (2, 2) and _pair(2 if stride is None else stride)
+                     == (2, 2) and _pair(padding) == (0, 0) and _pair(dilation) == (1, 1))
 
     def forward(self, x):
-        y, self._idx = F.max_pool2d(x, return_indices=True, **self.options)
         self._shape = np.shape(x)
+        self._idx = self._codes = None
+        if self._two and not (self.options["ceil_mode"] and len(self._shape) >= 2
+                              and (self._shape[-1] % 2 or self._shape[-2] % 2)):
+            res = _pooling._max_pool2x2(x)
+            if res is not None:
+                y, self._codes = res
+                return y
+        y, self._idx = F.max_pool2d(x, return_indices=True, **self.options)
         return y
 
     def backward(self, grad_out):
+        if self._codes is not None:
+            return _pooling._max_pool2x2_backward(grad_out, self._codes, self._shape)
         return F.max_pool2d_backward(grad_out, self._idx, self._shape)
 
 
@@ -592,6 +654,23 @@ class ReLU(_Activation):
     """
     _fn = "relu"
 
+    # Inside a Sequential, on an activation no one else holds (the fresh output
+    # of the layer before, its fresh input gradient), ReLU works in place: the
+    # output y = relu(x) overwrites x and gives backward the same mask
+    # (y <= 0 exactly where x <= 0, NaN passing in both), and the gradient
+    # overwrites grad_out. Same values as forward/backward, two large arrays
+    # fewer per step (their allocation faults pages in).
+    def _forward_owned(self, x):
+        y = _activations._relu_inplace(x)
+        if y is None:
+            return self.forward(x)
+        self._x = y
+        return y
+
+    def _backward_owned(self, grad_out):
+        g = _activations._relu_backward_inplace(grad_out, self._x)
+        return self.backward(grad_out) if g is None else g
+
 
 class Sigmoid(_Activation):
     """``1 / (1 + exp(-x))`` (:func:`convolve.functional.sigmoid`).
@@ -727,15 +806,16 @@ class Linear(Layer):
     def forward(self, x):
         self._x = x
         with _gemm_threads(self._flops(x)):
-            y = x @ self.weight.T
+            y = np.matmul(x, self.weight.T)
         if self.bias is not None:
-            y += self.bias
+            np.add(y, self.bias, out=y)
         return y
 
     def backward(self, grad_out):
+        grad_out = np.asarray(grad_out)
         with _gemm_threads(2 * self._flops(self._x)):
-            self._grads["weight"] = grad_out.T @ self._x
-            gx = grad_out @ self.weight if self.needs_input_grad else None
+            self._grads["weight"] = np.matmul(grad_out.T, self._x)
+            gx = np.matmul(grad_out, self.weight) if self.needs_input_grad else None
         if self.bias is not None:
             self._grads["bias"] = grad_out.sum(axis=0)
         return gx
@@ -931,13 +1011,27 @@ class Sequential(Layer):
             self.layers[0].needs_input_grad = bool(value)
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
+        # an activation that only the next layer sees may be overwritten by it
+        # (ReLU._forward_owned): the fresh output of a layer of _FRESH_OUTPUT,
+        # unless it is the network's output
+        last = len(self.layers) - 1
+        owned = False
+        for i, layer in enumerate(self.layers):
+            if owned and i < last and type(layer) is ReLU:
+                x = layer._forward_owned(x)
+            else:
+                x = layer.forward(x)
+            owned = type(layer) in _FRESH_OUTPUT
         return x
 
     def backward(self, grad_out):
+        owned = False      # the caller's grad_out is never overwritten
         for layer in reversed(self.layers):
-            grad_out = layer.backward(grad_out)
+            if owned and type(layer) is ReLU:
+                grad_out = layer._backward_owned(grad_out)
+            else:
+                grad_out = layer.backward(grad_out)
+            owned = type(layer) in _FRESH_GRAD
         return grad_out
 
     def _collect(self, method):
@@ -968,6 +1062,13 @@ class Sequential(Layer):
         return f"Sequential(\n{inner}\n)"
 
 
+# Exact layer types (not subclasses, which may keep what they return) whose
+# forward returns a new array that the layer does not keep, and whose
+# backward returns a new input gradient that it does not keep.
+_FRESH_OUTPUT = frozenset({Conv1d, Conv2d, Conv3d, Linear})
+_FRESH_GRAD = frozenset({Linear, MaxPool2d})
+
+
 # ------------------------------------------------------------------ losses
 
 class SoftmaxCrossEntropy:
@@ -987,7 +1088,7 @@ class SoftmaxCrossEntropy:
     """
 
     def __init__(self):
-        self._cache = None
+        self._cache = self._arange = None
 
     def forward(self, logits, labels):
         """Mean loss (a Python float) of ``logits (N, K)`` and ``labels (N,)`` in ``[0, K)``."""
@@ -1001,16 +1102,23 @@ class SoftmaxCrossEntropy:
         shifted = z - z.max(axis=1, keepdims=True)
         e = np.exp(shifted)
         s = e.sum(axis=1, keepdims=True)
-        rows = np.arange(z.shape[0])
+        rows = self._rows(z.shape[0])
         logp = shifted[rows, labels] - np.log(s[:, 0])
-        self._cache = (e / s, labels)
+        np.divide(e, s, out=e)          # the softmax, kept for backward
+        self._cache = (e, labels)
         return float(-logp.mean())
+
+    def _rows(self, n):
+        rows = self._arange
+        if rows is None or len(rows) != n:
+            rows = self._arange = np.arange(n)
+        return rows
 
     def backward(self):
         """Gradient of the mean loss with respect to the logits, ``(softmax - onehot) / N``."""
         p, labels = self._cache
         g = p.copy()
-        g[np.arange(len(labels)), labels] -= 1
+        g[self._rows(len(labels)), labels] -= 1
         g *= g.dtype.type(1.0 / len(labels))
         return g
 
@@ -1111,21 +1219,30 @@ class SGD(_Optimizer):
         self.lr, self.momentum, self.weight_decay, self.nesterov = \
             lr, momentum, weight_decay, nesterov
         self.buffers = [None] * len(self.params)
+        self._tmp = [None] * len(self.params)
 
     def step(self, grads):
         """Update every parameter in place from `grads` (aligned with the params)."""
+        momentum, nesterov, wd = self.momentum, self.nesterov, self.weight_decay
+        bufs, tmps = self.buffers, self._tmp
         for i, (p, g) in enumerate(zip(self.params, self._grads(grads))):
-            if self.weight_decay:
-                g = g + self.weight_decay * p
-            if self.momentum:
-                buf = self.buffers[i]
+            g = np.asarray(g)
+            if wd:
+                g = g + wd * p
+            if momentum:
+                buf = bufs[i]
                 if buf is None:
-                    buf = self.buffers[i] = np.array(g, dtype=p.dtype, copy=True)
+                    buf = bufs[i] = np.array(g, dtype=p.dtype, copy=True)
                 else:
-                    buf *= self.momentum
-                    buf += g
-                g = g + self.momentum * buf if self.nesterov else buf
-            p -= p.dtype.type(self.lr) * g
+                    np.multiply(buf, momentum, out=buf)
+                    np.add(buf, g, out=buf)
+                g = g + momentum * buf if nesterov else buf
+            # p -= lr * g, the product in a scratch array kept between steps
+            t = tmps[i]
+            if t is None or t.shape != p.shape or t.dtype != np.result_type(p, g):
+                t = tmps[i] = np.empty(p.shape, np.result_type(p, g))
+            np.multiply(g, p.dtype.type(self.lr), out=t)
+            np.subtract(p, t, out=p)
         self.step_count += 1
 
 

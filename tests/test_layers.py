@@ -327,6 +327,110 @@ def test_linear_small_gemm_restores_blas_threads(rng):
     assert after == before
 
 
+def test_linear_small_gemm_runs_blas_on_one_thread(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    real_matmul = np.matmul
+
+    def spy(*args, **kwargs):
+        seen.append([i["num_threads"] for i in threadpoolctl.threadpool_info()
+                     if i["user_api"] == "blas"])
+        return real_matmul(*args, **kwargs)
+
+    fc = L.Linear(40, 30, rng=0)
+    x = rng.standard_normal((8, 40)).astype(np.float32)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        L.np.matmul = spy
+        try:
+            y = fc.forward(x)
+            fc.backward(np.ones_like(y))
+        finally:
+            L.np.matmul = real_matmul
+        after = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                 if i["user_api"] == "blas"]
+    assert len(seen) == 3 and all(n == 1 for s in seen for n in s)
+    assert all(n == 2 for n in after)
+
+
+@pytest.mark.parametrize("shape, options", [
+    ((4, 3, 10, 10), {}), ((4, 3, 7, 9), {}), ((3, 7, 9), {}),
+    ((4, 3, 7, 9), dict(ceil_mode=True)), ((4, 3, 8, 6), dict(ceil_mode=True)),
+    ((4, 3, 8, 8), dict(stride=(2, 2), padding=0, dilation=(1, 1))),
+    ((4, 3, 8, 8), dict(stride=1)), ((4, 3, 9, 9), dict(kernel_size=3, stride=2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool_layer_equals_functional(shape, options, dtype, rng):
+    """2x2 windows keep tap codes rather than indices: same output and input
+    gradient, bit for bit, as max_pool2d and max_pool2d_backward."""
+    options = dict(options)
+    k = options.pop("kernel_size", 2)
+    x = rng.integers(-3, 3, shape).astype(dtype)
+    x.reshape(-1)[::7] = np.nan
+    pool = L.MaxPool2d(k, **options)
+    y = pool.forward(x)
+    ry, idx = F.max_pool2d(x, k, return_indices=True, **options)
+    assert y.tobytes() == ry.tobytes() and y.shape == ry.shape
+    g = rng.standard_normal(y.shape).astype(dtype)
+    g.reshape(-1)[::5] = -0.0
+    gx = pool.backward(g)
+    assert gx.tobytes() == F.max_pool2d_backward(g, idx, x.shape).tobytes()
+    assert pool.backward(g.astype(np.float64)).dtype == np.float64
+
+
+@needs_F("relu", "relu_backward")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sequential_in_place_activations_change_nothing(dtype, rng):
+    """Inside a Sequential, ReLU overwrites the activations and gradients that
+    only it sees: the same outputs, gradients and parameter gradients as the
+    layers called one by one, and the caller's arrays untouched."""
+    net = lenet5(input_size=16, rng=0, dtype=dtype)
+    net.needs_input_grad = True
+    x = rng.standard_normal((3, 1, 16, 16)).astype(dtype)
+    x0 = x.copy()
+    y = net.forward(x)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    g0 = g.copy()
+    gx = net.backward(g)
+    grads = {k: v.copy() for k, v in net.gradients().items()}
+    assert np.array_equal(x, x0) and np.array_equal(g, g0)
+    a = x
+    for layer in net:
+        a = layer.forward(a)
+    assert a.tobytes() == y.tobytes()
+    b = g
+    for layer in reversed(net.layers):
+        b = layer.backward(b)
+    assert b.tobytes() == gx.tobytes()
+    for k, v in net.gradients().items():
+        assert v.tobytes() == grads[k].tobytes(), k
+    # a ReLU last: its output is the caller's, never overwritten later
+    net = L.Sequential(L.Linear(4, 3, rng=0, dtype=dtype), L.ReLU())
+    x = rng.standard_normal((5, 4)).astype(dtype)
+    y = net.forward(x)
+    y0 = y.copy()
+    g = np.ones_like(y)
+    net.backward(g)
+    net.forward(x + 1)
+    assert np.array_equal(y, y0) and np.array_equal(g, np.ones_like(y))
+
+
+def test_sgd_in_place_update_is_the_formula(rng):
+    """SGD's scratch-array update gives the bits of ``p -= lr * buf``."""
+    p = rng.standard_normal((5, 7)).astype(np.float32)
+    q = p.copy()
+    opt = L.SGD([p], lr=0.1, momentum=0.9)
+    buf = None
+    for _ in range(3):
+        g = rng.standard_normal(p.shape).astype(np.float32)
+        opt.step([g])
+        if buf is None:
+            buf = g.copy()
+        else:
+            buf *= 0.9
+            buf += g
+        q -= np.float32(0.1) * buf
+        assert p.tobytes() == q.tobytes()
+
+
 def test_dropout_train_eval():
     drop = L.Dropout(0.25, rng=7)
     x = np.ones((200, 50), dtype=np.float32)
