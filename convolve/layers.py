@@ -1220,12 +1220,56 @@ class SGD(_Optimizer):
             lr, momentum, weight_decay, nesterov
         self.buffers = [None] * len(self.params)
         self._tmp = [None] * len(self.params)
+        self._flat = None
+
+    def _flat_step(self, grads):
+        """Plain momentum (no weight decay, no Nesterov) on parameters of one
+        dtype with gradients of that dtype and shape: the momentum buffers are
+        views of one flat array, updated by three whole-array operations per
+        step instead of three per parameter. The same arithmetic, element by
+        element, as the general loop. False (nothing done) otherwise."""
+        params = self.params
+        if not self.momentum or self.nesterov or self.weight_decay or not params:
+            return False
+        dt = params[0].dtype
+        for p, g in zip(params, grads):
+            if type(g) is not np.ndarray or g.dtype != dt or g.shape != p.shape \
+                    or p.dtype != dt:
+                return False
+        flat = self._flat
+        if flat is None or flat[0].dtype != dt:
+            if any(b is not None for b in self.buffers):
+                return False            # buffers of the general loop: stay with it
+            sizes = [p.size for p in params]
+            n = sum(sizes)
+            buf, g_flat, tmp = (np.empty(n, dt) for _ in range(3))
+            offs = np.cumsum([0] + sizes)
+            self.buffers = [buf[a:b].reshape(p.shape)
+                            for a, b, p in zip(offs[:-1], offs[1:], params)]
+            tmps = [tmp[a:b].reshape(p.shape) for a, b, p in zip(offs[:-1], offs[1:], params)]
+            flat = self._flat = (buf, g_flat, tmp, tmps, [False])
+        buf, g_flat, tmp, tmps, started = flat
+        np.concatenate([g.reshape(-1) for g in grads], out=g_flat)
+        if started[0]:
+            np.multiply(buf, self.momentum, out=buf)
+            np.add(buf, g_flat, out=buf)
+        else:                           # first step: buf = g
+            np.copyto(buf, g_flat)
+            started[0] = True
+        np.multiply(buf, dt.type(self.lr), out=tmp)
+        for p, t in zip(params, tmps):
+            np.subtract(p, t, out=p)
+        return True
 
     def step(self, grads):
         """Update every parameter in place from `grads` (aligned with the params)."""
+        grads = self._grads(grads)
+        if self._flat_step(grads):
+            self.step_count += 1
+            return
         momentum, nesterov, wd = self.momentum, self.nesterov, self.weight_decay
         bufs, tmps = self.buffers, self._tmp
-        for i, (p, g) in enumerate(zip(self.params, self._grads(grads))):
+        for i, (p, g) in enumerate(zip(self.params, grads)):
             g = np.asarray(g)
             if wd:
                 g = g + wd * p

@@ -413,22 +413,31 @@ def test_sequential_in_place_activations_change_nothing(dtype, rng):
     assert np.array_equal(y, y0) and np.array_equal(g, np.ones_like(y))
 
 
-def test_sgd_in_place_update_is_the_formula(rng):
-    """SGD's scratch-array update gives the bits of ``p -= lr * buf``."""
-    p = rng.standard_normal((5, 7)).astype(np.float32)
-    q = p.copy()
-    opt = L.SGD([p], lr=0.1, momentum=0.9)
-    buf = None
-    for _ in range(3):
-        g = rng.standard_normal(p.shape).astype(np.float32)
-        opt.step([g])
-        if buf is None:
-            buf = g.copy()
-        else:
-            buf *= 0.9
-            buf += g
-        q -= np.float32(0.1) * buf
-        assert p.tobytes() == q.tobytes()
+@pytest.mark.parametrize("mixed_step", [None, 0, 2])
+def test_sgd_in_place_update_is_the_formula(mixed_step, rng):
+    """SGD's update (one flat momentum buffer when every gradient matches its
+    parameter, the per-parameter loop otherwise, or both in turn) gives the
+    bits of ``buf = momentum * buf + g; p -= lr * buf``."""
+    ps = [rng.standard_normal(s).astype(np.float32) for s in [(5, 7), (3,), (2, 1, 4)]]
+    qs = [p.copy() for p in ps]
+    opt = L.SGD(ps, lr=0.1, momentum=0.9)
+    bufs = [None] * len(ps)
+    for step in range(4):
+        gs = [rng.standard_normal(p.shape).astype(np.float32) for p in ps]
+        # a float64 gradient sends this step through the general loop
+        opt.step([g.astype(np.float64) if step == mixed_step and i == 1 else g
+                  for i, g in enumerate(gs)])
+        for i, g in enumerate(gs):
+            if step == mixed_step and i == 1:
+                g = g.astype(np.float64)
+            if bufs[i] is None:
+                bufs[i] = g.astype(np.float32)
+            else:
+                bufs[i] *= 0.9
+                bufs[i] += g
+            qs[i] -= np.float32(0.1) * bufs[i]
+        for p, q in zip(ps, qs):
+            assert p.tobytes() == q.tobytes(), step
 
 
 def test_dropout_train_eval():
