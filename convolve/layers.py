@@ -433,7 +433,7 @@ class MaxPool2d(Layer):
         super().__init__()
         self.options = dict(kernel_size=kernel_size, stride=stride, padding=padding,
                             dilation=dilation, ceil_mode=ceil_mode)
-        self._idx = self._codes = self._shape = None
+        self._idx = self._codes = self._shape = self._ws = None
         # 2x2 windows, stride 2, no padding (ceil_mode only adds windows for
         # odd sizes, which the forward checks): the winners are kept as one
         # byte per output (kh * 2 + kw) rather than int64 indices
@@ -456,6 +456,18 @@ class MaxPool2d(Layer):
         if self._codes is not None:
             return _pooling._max_pool2x2_backward(grad_out, self._codes, self._shape)
         return F.max_pool2d_backward(grad_out, self._idx, self._shape)
+
+    def _backward_ws(self, grad_out):
+        """backward into an array the layer keeps and rewrites on the next
+        call: for a Sequential whose layers below consume the gradient without
+        keeping or returning it (a fresh input gradient's allocation faults
+        its pages in, every step)."""
+        if self._codes is None:
+            return self.backward(grad_out)
+        gi = _pooling._max_pool2x2_backward(grad_out, self._codes, self._shape,
+                                            out=self._ws)
+        self._ws = gi
+        return gi
 
 
 class AvgPool2d(Layer):
@@ -1026,13 +1038,26 @@ class Sequential(Layer):
 
     def backward(self, grad_out):
         owned = False      # the caller's grad_out is never overwritten
-        for layer in reversed(self.layers):
+        layers = self.layers
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
             if owned and type(layer) is ReLU:
                 grad_out = layer._backward_owned(grad_out)
+            elif type(layer) is MaxPool2d and self._consumed_below(i):
+                grad_out = layer._backward_ws(grad_out)
             else:
                 grad_out = layer.backward(grad_out)
             owned = type(layer) in _FRESH_GRAD
         return grad_out
+
+    def _consumed_below(self, i):
+        """The gradient layer i returns reaches, through in-place ReLUs only, a
+        layer of _CONSUMES_GRAD: no one keeps it, and it never leaves backward
+        (so a workspace may hold it)."""
+        j = i - 1
+        while j >= 0 and type(self.layers[j]) is ReLU:
+            j -= 1
+        return j >= 0 and type(self.layers[j]) in _CONSUMES_GRAD
 
     def _collect(self, method):
         out = {}
@@ -1067,6 +1092,8 @@ class Sequential(Layer):
 # backward returns a new input gradient that it does not keep.
 _FRESH_OUTPUT = frozenset({Conv1d, Conv2d, Conv3d, Linear})
 _FRESH_GRAD = frozenset({Linear, MaxPool2d})
+# ... whose backward reads grad_out and neither keeps nor returns it
+_CONSUMES_GRAD = frozenset({Conv1d, Conv2d, Conv3d, Linear})
 
 
 # ------------------------------------------------------------------ losses

@@ -177,9 +177,10 @@ def _max_pool2x2(x, workers=None):
     return out, codes
 
 
-def _max_pool2x2_backward(grad_out, codes, input_shape, workers=None):
+def _max_pool2x2_backward(grad_out, codes, input_shape, workers=None, out=None):
     """Input gradient of :func:`_max_pool2x2` from its tap codes; bitwise the
-    result of ``max_pool2d_backward`` with the equivalent indices."""
+    result of ``max_pool2d_backward`` with the equivalent indices. `out`: a
+    C-contiguous array of the result's shape and dtype to write it into."""
     g = _as_array(grad_out, "grad_out")
     dt = nn_dtype(g)
     if g.shape != codes.shape:
@@ -188,7 +189,11 @@ def _max_pool2x2_backward(grad_out, codes, input_shape, workers=None):
     H, W = input_shape[-2:]
     OH, OW = codes.shape[-2:]
     P = math.prod(codes.shape[:-2])
-    gi = np.empty(input_shape, dtype=dt)
+    if out is not None and out.shape == tuple(input_shape) and out.dtype == dt \
+            and out.flags.c_contiguous and out.flags.writeable:
+        gi = out
+    else:
+        gi = np.empty(input_shape, dtype=dt)
     n = resolve_workers(workers, 4 * codes.size)
     _pool.max_pool2x2_backward(np.ascontiguousarray(g, dtype=dt).reshape(P, OH, OW),
                                codes.reshape(P, OH, OW), gi.reshape(P, H, W), n)
