@@ -457,6 +457,23 @@ class MaxPool2d(Layer):
             return _pooling._max_pool2x2_backward(grad_out, self._codes, self._shape)
         return F.max_pool2d_backward(grad_out, self._idx, self._shape)
 
+    def _forward_relu(self, x):
+        """``forward(relu(x))`` for a Sequential's ReLU-then-pool pair, in one
+        pass over `x` and without relu(x) (codes 4 for zero-gradient windows,
+        so :meth:`backward` gives relu's and the pool's gradients composed);
+        None where the 2x2 path does not apply."""
+        if not self._two:
+            return None
+        shape = np.shape(x)
+        if self.options["ceil_mode"] and len(shape) >= 2 and (shape[-1] % 2 or shape[-2] % 2):
+            return None
+        res = _pooling._max_pool2x2(x, relu=True)
+        if res is None:
+            return None
+        self._shape, self._idx = shape, None
+        y, self._codes = res
+        return y
+
     def _backward_ws(self, grad_out):
         """backward into an array the layer keeps and rewrites on the next
         call: for a Sequential whose layers below consume the gradient without
@@ -1003,6 +1020,7 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential takes Layer objects, got {type(layer).__name__}")
         self.layers = list(layers)
+        self._fused = set()     # the ReLUs the last forward folded into a pool
 
     def __len__(self):
         return len(self.layers)
@@ -1023,24 +1041,41 @@ class Sequential(Layer):
             self.layers[0].needs_input_grad = bool(value)
 
     def forward(self, x):
-        # an activation that only the next layer sees may be overwritten by it
-        # (ReLU._forward_owned): the fresh output of a layer of _FRESH_OUTPUT,
-        # unless it is the network's output
-        last = len(self.layers) - 1
+        # A ReLU followed by a 2x2 MaxPool2d runs as one pass, the pool of
+        # relu(x) (MaxPool2d._forward_relu; backward then skips the ReLU).
+        # Otherwise an activation that only the next layer sees may be
+        # overwritten by it (ReLU._forward_owned): the fresh output of a layer
+        # of _FRESH_OUTPUT, unless it is the network's output.
+        layers = self.layers
+        last = len(layers) - 1
+        fused = self._fused = set()
         owned = False
-        for i, layer in enumerate(self.layers):
+        i = 0
+        while i <= last:
+            layer = layers[i]
+            if type(layer) is ReLU and i < last and type(layers[i + 1]) is MaxPool2d:
+                y = layers[i + 1]._forward_relu(x)
+                if y is not None:
+                    layer._x = None     # its gradient is folded into the pool's
+                    fused.add(i)
+                    x, owned, i = y, False, i + 2
+                    continue
             if owned and i < last and type(layer) is ReLU:
                 x = layer._forward_owned(x)
             else:
                 x = layer.forward(x)
             owned = type(layer) in _FRESH_OUTPUT
+            i += 1
         return x
 
     def backward(self, grad_out):
         owned = False      # the caller's grad_out is never overwritten
         layers = self.layers
+        fused = self._fused
         for i in range(len(layers) - 1, -1, -1):
             layer = layers[i]
+            if i in fused:
+                continue            # ReLU: in the pool's backward (forward above)
             if owned and type(layer) is ReLU:
                 grad_out = layer._backward_owned(grad_out)
             elif type(layer) is MaxPool2d and self._consumed_below(i):
@@ -1055,7 +1090,7 @@ class Sequential(Layer):
         layer of _CONSUMES_GRAD: no one keeps it, and it never leaves backward
         (so a workspace may hold it)."""
         j = i - 1
-        while j >= 0 and type(self.layers[j]) is ReLU:
+        while j >= 0 and type(self.layers[j]) is ReLU:     # in place, or fused
             j -= 1
         return j >= 0 and type(self.layers[j]) in _CONSUMES_GRAD
 

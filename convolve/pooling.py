@@ -155,13 +155,19 @@ def _max_pool_backward(nd, grad_out, indices, input_shape, workers):
     return gi.reshape(in_shape)
 
 
-def _max_pool2x2(x, workers=None):
+def _max_pool2x2(x, workers=None, relu=False):
     """2x2 max pooling with stride 2 and no padding of an (N, C, H, W) or
     (C, H, W) array, as ``max_pool2d(x, 2)``, with each window's winner kept
     as a tap code ``kh * 2 + kw`` (uint8, the output's shape) instead of
     int64 indices: the state :class:`convolve.layers.MaxPool2d` keeps for its
     backward (:func:`_max_pool2x2_backward`). None when `x` is not such an
-    array of at least 2x2 maps (the caller takes the general path)."""
+    array of at least 2x2 maps (the caller takes the general path).
+
+    ``relu=True``: ``max_pool2d(relu(x), 2)`` (= relu of the window maxima,
+    bit for bit, NaNs and signed zeros included), the code 4 marking windows
+    whose maximum is <= 0: their gradient, relu's and the pool's composed, is
+    zero, so the backward from these codes is that of ``relu`` then the pool,
+    bit for bit, without relu(x) ever being formed."""
     x = _as_array(x, "x")
     if x.ndim not in (3, 4) or x.shape[-2] < 2 or x.shape[-1] < 2:
         return None
@@ -173,7 +179,7 @@ def _max_pool2x2(x, workers=None):
     codes = np.empty(out.shape, dtype=np.uint8)
     n = resolve_workers(workers, 4 * out.size)
     _pool.max_pool2x2_forward(np.ascontiguousarray(x, dtype=dt).reshape(P, H, W),
-                              out.reshape(P, OH, OW), codes.reshape(P, OH, OW), n)
+                              out.reshape(P, OH, OW), codes.reshape(P, OH, OW), n, relu)
     return out, codes
 
 

@@ -67,11 +67,11 @@ cdef extern from "_pool_kernels.h" nogil:
     Py_ssize_t cv_pool2_strip(Py_ssize_t OH, Py_ssize_t width)
     void cv_pool2_fwd_plane_f32(const float* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                                 Py_ssize_t R, float* out, int64_t* idx, int64_t ibase,
-                                uint8_t* codes, float* hv, int32_t* hi, int32_t* hk,
+                                uint8_t* codes, int relu, float* hv, int32_t* hi, int32_t* hk,
                                 float* os, int32_t* io, int32_t* ko)
     void cv_pool2_fwd_plane_f64(const double* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                                 Py_ssize_t R, double* out, int64_t* idx, int64_t ibase,
-                                uint8_t* codes, double* hv, int64_t* hi, int64_t* hk,
+                                uint8_t* codes, int relu, double* hv, int64_t* hi, int64_t* hk,
                                 double* os, int64_t* io, int64_t* ko)
     void cv_pool2_bwd_plane_f32(const float* go, const uint8_t* c, Py_ssize_t H, Py_ssize_t W,
                                 Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t R, float* gi,
@@ -260,12 +260,13 @@ cdef int _max_fwd(const real* x, real* out, int64_t* idx,
     return 0
 
 
-cdef int _max2_fwd(const real* x, real* out, int64_t* idx, uint8_t* codes,
+cdef int _max2_fwd(const real* x, real* out, int64_t* idx, uint8_t* codes, int relu,
                    Py_ssize_t NP, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
                    Py_ssize_t OH, Py_ssize_t OW, int n_threads) noexcept nogil:
     """2x2 windows, stride 2, no padding (pyx/_pool_kernels.h): NP planes of
     (H, W), plane u being depth u % D of its (n, c) volume (the base of its
-    flat indices). idx (flat indices) and codes (kh * 2 + kw) may be NULL.
+    flat indices). idx (flat indices) and codes (kh * 2 + kw) may be NULL;
+    relu (with codes): pool relu(x) (pyx/_pool_kernels.h).
     Parallel over planes; -1 when the scratch cannot be allocated."""
     cdef Py_ssize_t R = cv_pool2_strip(OH, OW)
     cdef Py_ssize_t nf = 2 * R * OW + SLACK, no = R * OW + SLACK
@@ -288,7 +289,7 @@ cdef int _max2_fwd(const real* x, real* out, int64_t* idx, uint8_t* codes,
                                        NULL if idx == NULL else idx + u * OH * OW,
                                        (u % D) * H * W,
                                        NULL if codes == NULL else codes + u * OH * OW,
-                                       b, <int32_t*> (b + nf), <int32_t*> (b + 2 * nf),
+                                       relu, b, <int32_t*> (b + nf), <int32_t*> (b + 2 * nf),
                                        b + 3 * nf, <int32_t*> (b + 3 * nf + no),
                                        <int32_t*> (b + 3 * nf + 2 * no))
             else:
@@ -296,7 +297,7 @@ cdef int _max2_fwd(const real* x, real* out, int64_t* idx, uint8_t* codes,
                                        NULL if idx == NULL else idx + u * OH * OW,
                                        (u % D) * H * W,
                                        NULL if codes == NULL else codes + u * OH * OW,
-                                       b, <int64_t*> (b + nf), <int64_t*> (b + 2 * nf),
+                                       relu, b, <int64_t*> (b + nf), <int64_t*> (b + 2 * nf),
                                        b + 3 * nf, <int64_t*> (b + 3 * nf + no),
                                        <int64_t*> (b + 3 * nf + 2 * no))
     free(buf)
@@ -577,7 +578,7 @@ def max_pool_forward(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] out,
             and ph == 0 and pw == 0 and dh == 1 and dw == 1 and out.shape[2] == D
             and 2 * OH <= H and 2 * OW <= W and H * W < INT32_MAX):
         with nogil:
-            rc = _max2_fwd(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], ip, NULL,
+            rc = _max2_fwd(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], ip, NULL, 0,
                            x.shape[0] * x.shape[1] * D, D, H, W, OH, OW, n_threads)
         if rc == 0:
             return
@@ -589,10 +590,11 @@ def max_pool_forward(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] out,
 
 
 def max_pool2x2_forward(const real[:, :, ::1] x, real[:, :, ::1] out,
-                        uint8_t[:, :, ::1] codes, int n_threads):
+                        uint8_t[:, :, ::1] codes, int n_threads, bint relu=False):
     """2x2 max pooling, stride 2, no padding, of (P, H, W) planes into `out`
     (P, H // 2, W // 2), with each window's winner as a tap code kh * 2 + kw
-    in `codes` (same shape); PyTorch's ties and NaNs."""
+    in `codes` (same shape); PyTorch's ties and NaNs. relu: of relu(x), the
+    code 4 marking windows whose gradient is zero (max <= 0)."""
     cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t OH = out.shape[1], OW = out.shape[2]
     cdef int rc
@@ -602,8 +604,8 @@ def max_pool2x2_forward(const real[:, :, ::1] x, real[:, :, ::1] out,
     if out.size == 0:
         return
     with nogil:
-        rc = _max2_fwd(&x[0, 0, 0], &out[0, 0, 0], NULL, &codes[0, 0, 0], P, 1, H, W, OH,
-                       OW, n_threads)
+        rc = _max2_fwd(&x[0, 0, 0], &out[0, 0, 0], NULL, &codes[0, 0, 0], relu, P, 1, H, W,
+                       OH, OW, n_threads)
     if rc != 0:
         raise MemoryError("max_pool2x2_forward: no memory for the scratch rows")
 

@@ -429,7 +429,8 @@ static inline void cv_pool2_rows_tail_##SFX(const T *a, const IX *ia,          \
 }                                                                             \
 /* Backward of one row pair from tap codes: each cell of the two rows' first  \
  * 2 OW columns gets 0 + g of its window when it is the window's winner,     \
- * +0 otherwise (the value the zero-filled scatter-add gives). */            \
+ * +0 otherwise (the value the zero-filled scatter-add gives); code 4: no    \
+ * winner, the window all +0. */                                             \
 static inline void cv_pool2_bwd_tail_##SFX(const T *g, const uint8_t *c,      \
         ptrdiff_t ow, ptrdiff_t OW, T *r0, ptrdiff_t W)                       \
 {                                                                             \
@@ -556,11 +557,14 @@ static inline ptrdiff_t cv_pool2_strip(ptrdiff_t OH, ptrdiff_t width)
  * backward gs: R OW + 2L; cs: R OW + 2L bytes; rs: 2 R W + 4L. */
 #define CV_DEFINE_POOL2_PLANE(SFX, T, IX)                                      \
 /* One plane: out/idx/codes (OH, OW) of x (H, W) with 2 OH <= H, 2 OW <= W;   \
- * idx gets flat indices + ibase, codes kh * 2 + kw; either may be NULL. */   \
+ * idx gets flat indices + ibase, codes kh * 2 + kw; either may be NULL.      \
+ * relu (codes only): out = relu(max), and code 4 (no winner: a zero         \
+ * gradient for the whole window) where max <= 0 -- max pooling of relu(x),   \
+ * whose backward is relu's and the pool's composed, without relu(x). */     \
 static inline void cv_pool2_fwd_plane_##SFX(const T *x, ptrdiff_t W,          \
         ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t R, T *out, int64_t *idx,        \
-        int64_t ibase, uint8_t *codes, T *hv, IX *hi, IX *hk, T *os, IX *io,  \
-        IX *ko)                                                               \
+        int64_t ibase, uint8_t *codes, int relu, T *hv, IX *hi, IX *hk, T *os,\
+        IX *io, IX *ko)                                                       \
 {                                                                             \
     IX *hi_ = idx ? hi : NULL, *hk_ = codes ? hk : NULL;                      \
     IX *io_ = idx ? io : NULL, *ko_ = codes ? ko : NULL;                      \
@@ -581,6 +585,12 @@ static inline void cv_pool2_fwd_plane_##SFX(const T *x, ptrdiff_t W,          \
                                 hk_ ? hk_ + 2 * r * OW : NULL, OW,            \
                                 os + r * OW, io_ ? io_ + r * OW : NULL,       \
                                 ko_ ? ko_ + r * OW : NULL);                   \
+        if (relu && codes)                                                    \
+            for (q = 0; q < rr * OW; q++) {                                   \
+                int z = os[q] <= (T)0;                                        \
+                os[q] = z ? (T)0 : os[q];                                     \
+                ko[q] = z ? (IX)4 : ko[q];                                    \
+            }                                                                 \
         memcpy(out + oh0 * OW, os, (size_t)(rr * OW) * sizeof(T));            \
         if (idx)                                                              \
             for (q = 0; q < rr * OW; q++)                                     \

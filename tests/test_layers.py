@@ -426,6 +426,32 @@ def test_sequential_in_place_activations_change_nothing(dtype, rng):
     assert np.array_equal(y, y0) and np.array_equal(g, np.ones_like(y))
 
 
+@needs_F("relu", "relu_backward")
+@pytest.mark.parametrize("shape", [(3, 4, 10, 10), (2, 3, 7, 9), (3, 9, 8)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sequential_relu_pool_pair_is_relu_then_pool(shape, dtype, rng):
+    """A ReLU followed by a 2x2 MaxPool2d runs as one pass in a Sequential
+    (the pool of relu(x)): the values and the input gradient of relu then
+    max_pool2d, bit for bit, with ties of +-0, NaNs and -0 gradients."""
+    x = rng.integers(-2, 3, shape).astype(dtype)
+    zero = x == 0
+    x[zero] = rng.choice([0.0, -0.0], int(zero.sum()))
+    x.reshape(-1)[::11] = np.nan
+    x0 = x.copy()
+    net = L.Sequential(L.ReLU(), L.MaxPool2d(2))
+    y = net.forward(x)
+    r = F.relu(x)
+    ry, idx = F.max_pool2d(r, 2, return_indices=True)
+    assert y.tobytes() == ry.tobytes()
+    g = rng.standard_normal(y.shape).astype(dtype)
+    g.reshape(-1)[::3] = -0.0
+    g0 = g.copy()
+    gx = net.backward(g)
+    expected = F.relu_backward(F.max_pool2d_backward(g, idx, x.shape), x)
+    assert gx.tobytes() == expected.tobytes()
+    assert x.tobytes() == x0.tobytes() and g.tobytes() == g0.tobytes()
+
+
 @pytest.mark.parametrize("mixed_step", [None, 0, 2])
 def test_sgd_in_place_update_is_the_formula(mixed_step, rng):
     """SGD's update (one flat momentum buffer when every gradient matches its
