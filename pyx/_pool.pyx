@@ -267,36 +267,45 @@ cdef int _max2_fwd(const real* x, real* out, int64_t* idx, uint8_t* codes, int r
     (H, W), plane u being depth u % D of its (n, c) volume (the base of its
     flat indices). idx (flat indices) and codes (kh * 2 + kw) may be NULL;
     relu (with codes): pool relu(x) (pyx/_pool_kernels.h).
-    Parallel over planes; -1 when the scratch cannot be allocated."""
-    cdef Py_ssize_t R = cv_pool2_strip(OH, OW)
+    Parallel over planes; -1 when the scratch cannot be allocated.
+
+    Without indices and with H even, G consecutive planes are one plane of
+    G * H rows (no window straddles two planes; only indices would differ):
+    small maps (LeNet's 10x10) then pay the per-plane overheads once per
+    group. Each output is computed alike whatever the grouping."""
+    cdef Py_ssize_t G = _pool2_group(NP, H, W, OH, idx == NULL, n_threads)
+    cdef Py_ssize_t NU = (NP + G - 1) // G
+    cdef Py_ssize_t R = cv_pool2_strip(G * OH, OW)
     cdef Py_ssize_t nf = 2 * R * OW + SLACK, no = R * OW + SLACK
     # hv, hi, hk, os, io, ko: the index scratch has real's width (int32 for
     # float, int64 for double)
-    cdef Py_ssize_t per = 3 * nf + 3 * no, u
+    cdef Py_ssize_t per = 3 * nf + 3 * no, u, p0, rows
     cdef real* buf
     cdef real* b
-    if n_threads > NP:
-        n_threads = <int> NP if NP > 0 else 1
+    if n_threads > NU:
+        n_threads = <int> NU if NU > 0 else 1
     buf = <real*> malloc(n_threads * per * sizeof(real))
     if buf == NULL:
         return -1
     memset(buf, 0, n_threads * per * sizeof(real))
     with parallel(num_threads=n_threads):
         b = buf + threadid() * per
-        for u in prange(NP, schedule='static'):
+        for u in prange(NU, schedule='static'):
+            p0 = u * G
+            rows = (G if NP - p0 > G else NP - p0) * OH
             if real is float:
-                cv_pool2_fwd_plane_f32(x + u * H * W, W, OH, OW, R, out + u * OH * OW,
-                                       NULL if idx == NULL else idx + u * OH * OW,
-                                       (u % D) * H * W,
-                                       NULL if codes == NULL else codes + u * OH * OW,
+                cv_pool2_fwd_plane_f32(x + p0 * H * W, W, rows, OW, R, out + p0 * OH * OW,
+                                       NULL if idx == NULL else idx + p0 * OH * OW,
+                                       (p0 % D) * H * W,
+                                       NULL if codes == NULL else codes + p0 * OH * OW,
                                        relu, b, <int32_t*> (b + nf), <int32_t*> (b + 2 * nf),
                                        b + 3 * nf, <int32_t*> (b + 3 * nf + no),
                                        <int32_t*> (b + 3 * nf + 2 * no))
             else:
-                cv_pool2_fwd_plane_f64(x + u * H * W, W, OH, OW, R, out + u * OH * OW,
-                                       NULL if idx == NULL else idx + u * OH * OW,
-                                       (u % D) * H * W,
-                                       NULL if codes == NULL else codes + u * OH * OW,
+                cv_pool2_fwd_plane_f64(x + p0 * H * W, W, rows, OW, R, out + p0 * OH * OW,
+                                       NULL if idx == NULL else idx + p0 * OH * OW,
+                                       (p0 % D) * H * W,
+                                       NULL if codes == NULL else codes + p0 * OH * OW,
                                        relu, b, <int64_t*> (b + nf), <int64_t*> (b + 2 * nf),
                                        b + 3 * nf, <int64_t*> (b + 3 * nf + no),
                                        <int64_t*> (b + 3 * nf + 2 * no))
@@ -304,35 +313,54 @@ cdef int _max2_fwd(const real* x, real* out, int64_t* idx, uint8_t* codes, int r
     return 0
 
 
+cdef inline Py_ssize_t _pool2_group(Py_ssize_t NP, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                                    bint mergeable, int n_threads) noexcept nogil:
+    """Planes per work unit of the 2x2 kernels: enough for some 4096 input
+    cells, while every thread keeps a few units; 1 where planes cannot merge
+    (indices wanted, or an odd height whose last row is in no window)."""
+    cdef Py_ssize_t G
+    if not mergeable or H != 2 * OH or H * W <= 0:
+        return 1
+    G = 4096 // (H * W)
+    if G > NP // (4 * n_threads):
+        G = NP // (4 * n_threads)
+    return G if G > 1 else 1
+
+
 cdef int _max2_bwd(const real* go, const uint8_t* codes, real* gi,
                    Py_ssize_t NP, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                    int n_threads) noexcept nogil:
     """Input gradient of _max2_fwd from its tap codes, plane by plane; every
-    input cell is written (+0 off the winners). -1: no scratch."""
-    cdef Py_ssize_t R = cv_pool2_strip(OH, W)
+    input cell is written (+0 off the winners). Planes grouped as in
+    _max2_fwd when H is even. -1: no scratch."""
+    cdef Py_ssize_t G = _pool2_group(NP, H, W, OH, True, n_threads)
+    cdef Py_ssize_t NU = (NP + G - 1) // G
+    cdef Py_ssize_t R = cv_pool2_strip(G * OH, W)
     cdef Py_ssize_t ng = R * OW + SLACK, nr = 2 * R * W + 2 * SLACK
     # gs and rs in reals, cs in bytes (rounded up to whole reals)
     cdef Py_ssize_t nc = (ng + <Py_ssize_t> sizeof(real) - 1) // <Py_ssize_t> sizeof(real)
-    cdef Py_ssize_t per = ng + nc + nr, u
+    cdef Py_ssize_t per = ng + nc + nr, u, p0, n
     cdef real* buf
     cdef real* b
-    if n_threads > NP:
-        n_threads = <int> NP if NP > 0 else 1
+    if n_threads > NU:
+        n_threads = <int> NU if NU > 0 else 1
     buf = <real*> malloc(n_threads * per * sizeof(real))
     if buf == NULL:
         return -1
     memset(buf, 0, n_threads * per * sizeof(real))
     with parallel(num_threads=n_threads):
         b = buf + threadid() * per
-        for u in prange(NP, schedule='static'):
+        for u in prange(NU, schedule='static'):
+            p0 = u * G
+            n = G if NP - p0 > G else NP - p0
             if real is float:
-                cv_pool2_bwd_plane_f32(go + u * OH * OW, codes + u * OH * OW, H, W, OH, OW,
-                                       R, gi + u * H * W, b, <uint8_t*> (b + ng),
-                                       b + ng + nc)
+                cv_pool2_bwd_plane_f32(go + p0 * OH * OW, codes + p0 * OH * OW, n * H, W,
+                                       n * OH, OW, R, gi + p0 * H * W, b,
+                                       <uint8_t*> (b + ng), b + ng + nc)
             else:
-                cv_pool2_bwd_plane_f64(go + u * OH * OW, codes + u * OH * OW, H, W, OH, OW,
-                                       R, gi + u * H * W, b, <uint8_t*> (b + ng),
-                                       b + ng + nc)
+                cv_pool2_bwd_plane_f64(go + p0 * OH * OW, codes + p0 * OH * OW, n * H, W,
+                                       n * OH, OW, R, gi + p0 * H * W, b,
+                                       <uint8_t*> (b + ng), b + ng + nc)
     free(buf)
     return 0
 

@@ -465,12 +465,28 @@ static inline cv_pvl cv_pool2_codes_f64(const uint8_t *c)
     memcpy(&u, c, 4);
     return (cv_pvl)_mm256_cvtepu8_epi64(_mm_cvtsi32_si128(u));
 }
+/* even and odd lanes of (a, b) in order: two in-lane shuffles and two
+ * 64-bit permutes (GCC's generic shuffle makes four vpermd and two blends) */
+#define CV_POOL2_EO_f32(a, b, e, o) do {                                       \
+        __m256 e_ = _mm256_shuffle_ps((__m256)(a), (__m256)(b), 0x88);         \
+        __m256 o_ = _mm256_shuffle_ps((__m256)(a), (__m256)(b), 0xDD);         \
+        (e) = (cv_pvf)_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e_), 0xD8));\
+        (o) = (cv_pvf)_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o_), 0xD8));\
+    } while (0)
 #else
 static inline cv_pvi cv_pool2_codes_f32(const uint8_t *c)
 { return __builtin_convertvector(*(const cv_pvb8 *)c, cv_pvi); }
 static inline cv_pvl cv_pool2_codes_f64(const uint8_t *c)
 { return __builtin_convertvector(*(const cv_pvb4 *)c, cv_pvl); }
+#define CV_POOL2_EO_f32(a, b, e, o) do {                                       \
+        (e) = __builtin_shuffle((a), (b), ((cv_pvi){0, 2, 4, 6, 8, 10, 12, 14}));\
+        (o) = __builtin_shuffle((a), (b), ((cv_pvi){1, 3, 5, 7, 9, 11, 13, 15}));\
+    } while (0)
 #endif
+#define CV_POOL2_EO_f64(a, b, e, o) do {                                       \
+        (e) = __builtin_shuffle((a), (b), ((cv_pvl){0, 2, 4, 6}));             \
+        (o) = __builtin_shuffle((a), (b), ((cv_pvl){1, 3, 5, 7}));             \
+    } while (0)
 #define CV_DEFINE_POOL2_VEC(SFX, T, V, VI, VIU, VB, IX, L, EV, OD, IOTA2, ILO, IHI)\
 static inline void cv_pool2_pairs_##SFX(const T *p, IX base, ptrdiff_t n,      \
         T *hv, IX *hi, IX *hk)                                                \
@@ -478,7 +494,8 @@ static inline void cv_pool2_pairs_##SFX(const T *p, IX base, ptrdiff_t n,      \
     ptrdiff_t j = 0;                                                          \
     for (; j + L <= n; j += L) {                                              \
         V a = *(const V *)(p + 2 * j), b = *(const V *)(p + 2 * j + L);       \
-        V e = __builtin_shuffle(a, b, EV), o = __builtin_shuffle(a, b, OD);   \
+        V e, o;                                                               \
+        CV_POOL2_EO_##SFX(a, b, e, o);                                        \
         VI t = (o != o) | (o > e);                                            \
         *(V *)(hv + j) = (V)((t & (VI)o) | (~t & (VI)e));                     \
         if (hi) *(VIU *)(hi + j) = (base + (IX)(2 * j)) + IOTA2 - t;          \
@@ -544,10 +561,11 @@ CV_DEFINE_POOL2_PLAIN(f64, double, int64_t)
 #define CV_POOL2_LANES 1
 #endif
 
-/* Output rows per strip: about 2048 input pairs, forward and backward. */
+/* Output rows per strip: about 1024 input pairs, forward and backward (the
+ * scratch stays in L1). */
 static inline ptrdiff_t cv_pool2_strip(ptrdiff_t OH, ptrdiff_t width)
 {
-    ptrdiff_t r = 2048 / (2 * (width > 0 ? width : 1));
+    ptrdiff_t r = 1024 / (2 * (width > 0 ? width : 1));
     if (r < 1) r = 1;
     return r < OH ? r : (OH > 0 ? OH : 1);
 }

@@ -372,3 +372,33 @@ def test_max_pool_2x2_3d_and_ceil(rng, torch):
                                                   return_indices=True)
         np.testing.assert_array_equal(y, ty.numpy())
         np.testing.assert_array_equal(idx, tidx.numpy())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(64, 16, 10, 10), (40, 7, 4, 7), (33, 5, 6, 2),
+                                   (50, 4, 5, 6)], ids=str)
+def test_max_pool_2x2_codes_many_planes(shape, dtype, rng):
+    """Many small planes (grouped into work units of several planes by the
+    kernels when H is even), with and without the fused relu."""
+    x = _pool2_input(rng, shape, dtype, "ties")
+    x.reshape(-1)[::13] = np.nan
+    H, W = shape[-2:]
+    oh = np.arange(H // 2)[:, None]
+    ow = np.arange(W // 2)[None, :]
+    for relu in (False, True):
+        xr = np.where(x <= 0, dtype(0), x) if relu else x      # relu(x), NaNs kept
+        y, idx = P.max_pool2d(xr, 2, return_indices=True)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        expected = P.max_pool2d_backward(g, idx, x.shape)
+        if relu:
+            expected = np.where(x <= 0, dtype(0), expected)      # relu_backward
+        for workers in (1, 2):
+            y2, codes = P._max_pool2x2(x, workers=workers, relu=relu)
+            assert y2.tobytes() == y.tobytes()
+            live = codes < 4
+            assert relu or live.all()
+            np.testing.assert_array_equal(live, ~(y <= 0) if relu else live)
+            np.testing.assert_array_equal(
+                ((2 * oh + codes // 2) * W + 2 * ow + codes % 2)[live], idx[live])
+            gi = P._max_pool2x2_backward(g, codes, x.shape, workers=workers)
+            assert gi.tobytes() == expected.tobytes()
