@@ -626,15 +626,26 @@ static inline void cv_pool2_bwd_plane_##SFX(const T *go, const uint8_t *c,    \
 {                                                                             \
     for (ptrdiff_t oh0 = 0; oh0 < OH; oh0 += R) {                             \
         ptrdiff_t rr = OH - oh0 < R ? OH - oh0 : R;                           \
-        memcpy(gs, go + oh0 * OW, (size_t)(rr * OW) * sizeof(T));             \
-        memcpy(cs, c + oh0 * OW, (size_t)(rr * OW));                          \
+        /* a strip with at least a vector's worth of outputs after it works  \
+         * in place: its vectors' spill and over-reads stay in the plane's    \
+         * later rows (rewritten afterwards); the others go through the      \
+         * scratch */                                                         \
+        int direct = (OH - oh0 - rr) * OW >= CV_POOL2_LANES;                  \
+        const T *g0 = direct ? go + oh0 * OW : gs;                            \
+        const uint8_t *c0 = direct ? c + oh0 * OW : cs;                       \
+        T *d0 = direct ? gi + 2 * oh0 * W : rs;                               \
+        if (!direct) {                                                        \
+            memcpy(gs, go + oh0 * OW, (size_t)(rr * OW) * sizeof(T));         \
+            memcpy(cs, c + oh0 * OW, (size_t)(rr * OW));                      \
+        }                                                                     \
         for (ptrdiff_t r = 0; r < rr; r++) {                                  \
-            T *r0 = rs + 2 * r * W;                                           \
-            cv_pool2_bwd_##SFX(gs + r * OW, cs + r * OW, OW, r0, W);          \
+            T *r0 = d0 + 2 * r * W;                                           \
+            cv_pool2_bwd_##SFX(g0 + r * OW, c0 + r * OW, OW, r0, W);          \
             for (ptrdiff_t w = 2 * OW; w < W; w++)                            \
                 r0[w] = r0[W + w] = (T)0;                                     \
         }                                                                     \
-        memcpy(gi + 2 * oh0 * W, rs, (size_t)(2 * rr * W) * sizeof(T));       \
+        if (!direct)                                                          \
+            memcpy(gi + 2 * oh0 * W, rs, (size_t)(2 * rr * W) * sizeof(T));   \
     }                                                                         \
     if (H > 2 * OH)                                                           \
         memset(gi + 2 * OH * W, 0, (size_t)((H - 2 * OH) * W) * sizeof(T));   \
