@@ -997,6 +997,15 @@ class BatchNorm2d(Layer):
 class Sequential(Layer):
     """Layers applied in order; parameters named ``"<index>.<name>"``.
 
+    Results are those of calling the layers one by one, bit for bit; arrays
+    that only its layers see are reused: a ``ReLU`` followed by a 2x2
+    ``MaxPool2d`` runs as one pass (the pool of relu(x), without relu(x)), a
+    ``ReLU`` after a ``Conv*d`` or ``Linear`` works in place (and in place on
+    its gradient from a ``Linear`` or ``MaxPool2d``), and a 2x2 ``MaxPool2d``
+    whose input gradient feeds a ``Conv*d`` or ``Linear`` (through ReLUs)
+    writes it into a workspace of its own. The caller's arrays are never
+    modified, and returned arrays never overwritten later.
+
     Parameters
     ----------
     *layers : Layer
