@@ -44,6 +44,7 @@ import numbers
 import numpy as np
 
 from . import functional as F
+from . import _nnops
 from . import activations as _activations
 from . import pooling as _pooling
 
@@ -1303,9 +1304,11 @@ class SGD(_Optimizer):
         if not self.momentum or self.nesterov or self.weight_decay or not params:
             return False
         dt = params[0].dtype
+        if dt.kind != "f" or dt.itemsize not in (4, 8):
+            return False
         for p, g in zip(params, grads):
             if type(g) is not np.ndarray or g.dtype != dt or g.shape != p.shape \
-                    or p.dtype != dt:
+                    or p.dtype != dt or not p.flags.c_contiguous:
                 return False
         flat = self._flat
         if flat is None or flat[0].dtype != dt:
@@ -1313,23 +1316,17 @@ class SGD(_Optimizer):
                 return False            # buffers of the general loop: stay with it
             sizes = [p.size for p in params]
             n = sum(sizes)
-            buf, g_flat, tmp = (np.empty(n, dt) for _ in range(3))
+            buf, tmp = np.empty(n, dt), np.empty(n, dt)
             offs = np.cumsum([0] + sizes)
             self.buffers = [buf[a:b].reshape(p.shape)
                             for a, b, p in zip(offs[:-1], offs[1:], params)]
-            tmps = [tmp[a:b].reshape(p.shape) for a, b, p in zip(offs[:-1], offs[1:], params)]
-            flat = self._flat = (buf, g_flat, tmp, tmps, [False])
-        buf, g_flat, tmp, tmps, started = flat
-        np.concatenate([g.reshape(-1) for g in grads], out=g_flat)
-        if started[0]:
-            np.multiply(buf, self.momentum, out=buf)
-            np.add(buf, g_flat, out=buf)
-        else:                           # first step: buf = g
-            np.copyto(buf, g_flat)
-            started[0] = True
-        np.multiply(buf, dt.type(self.lr), out=tmp)
-        for p, t in zip(params, tmps):
-            np.subtract(p, t, out=p)
+            flat = self._flat = (buf, tmp, [p.reshape(-1) for p in params], [False])
+        buf, tmp, pviews, started = flat
+        # one compiled pass per operation over all parameters (the products
+        # rounded on their own, as the general loop's NumPy operations)
+        _nnops.sgd_momentum_step(pviews, [g.reshape(-1) for g in grads], buf, tmp,
+                                 self.momentum, self.lr, not started[0])
+        started[0] = True
         return True
 
     def step(self, grads):

@@ -15,6 +15,7 @@
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 from libc.math cimport INFINITY, exp, fabs, log1p, pow, powf, sqrt, sqrtf, tanh
 
 from _types cimport real
@@ -714,3 +715,60 @@ def unpool_gather(const real[:, ::1] g, const int64_t[:, ::1] idx, real[:, ::1] 
                     out[nc, q] = 0
                 else:
                     out[nc, q] = g[nc, j]
+
+
+# ---------------------------------------------------------------- optimizer
+
+def sgd_momentum_step(list params, list grads, real[::1] buf, real[::1] tmp,
+                      double momentum, double lr, bint first):
+    """One step of plain momentum SGD over parameters laid end to end in
+    `buf` (their momentum buffers) and `tmp` (scratch): ``buf = momentum *
+    buf + g`` (``buf = g`` when `first`), then ``p -= lr * buf``. `params`
+    and `grads` hold 1-D views (the parameters' own memory) of `buf`'s dtype.
+    Each product is rounded on its own, in a pass of its own (no fused
+    multiply-add), as NumPy's in-place operations compute them."""
+    cdef Py_ssize_t k, n, off = 0, N = buf.shape[0]
+    cdef real m = <real> momentum, r = <real> lr
+    cdef real[::1] p
+    cdef const real[::1] g
+    if N == 0:
+        return
+    cdef real* b = &buf[0]
+    cdef real* t = &tmp[0]
+    if not first:
+        _scale(b, b, m, N)
+    for k in range(len(params)):
+        g = grads[k]
+        n = g.shape[0]
+        if n:
+            if first:
+                memcpy(b + off, &g[0], n * sizeof(real))
+            else:
+                _axpy1(b + off, &g[0], n)
+        off += n
+    _scale(t, b, r, N)
+    off = 0
+    for k in range(len(params)):
+        p = params[k]
+        n = p.shape[0]
+        if n:
+            _sub(&p[0], t + off, n)
+        off += n
+
+
+cdef void _scale(real* y, const real* x, real a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = x[i] * a
+
+
+cdef void _axpy1(real* y, const real* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = y[i] + x[i]
+
+
+cdef void _sub(real* y, const real* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = y[i] - x[i]
