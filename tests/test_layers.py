@@ -452,29 +452,30 @@ def test_sequential_relu_pool_pair_is_relu_then_pool(shape, dtype, rng):
     assert x.tobytes() == x0.tobytes() and g.tobytes() == g0.tobytes()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mixed_step", [None, 0, 2])
-def test_sgd_in_place_update_is_the_formula(mixed_step, rng):
+def test_sgd_in_place_update_is_the_formula(mixed_step, dtype, rng):
     """SGD's update (one flat momentum buffer when every gradient matches its
     parameter, the per-parameter loop otherwise, or both in turn) gives the
     bits of ``buf = momentum * buf + g; p -= lr * buf``."""
-    ps = [rng.standard_normal(s).astype(np.float32) for s in [(5, 7), (3,), (2, 1, 4)]]
+    ps = [rng.standard_normal(s).astype(dtype) for s in [(5, 7), (3,), (2, 1, 4)]]
     qs = [p.copy() for p in ps]
     opt = L.SGD(ps, lr=0.1, momentum=0.9)
     bufs = [None] * len(ps)
     for step in range(4):
-        gs = [rng.standard_normal(p.shape).astype(np.float32) for p in ps]
-        # a float64 gradient sends this step through the general loop
-        opt.step([g.astype(np.float64) if step == mixed_step and i == 1 else g
-                  for i, g in enumerate(gs)])
+        gs = [rng.standard_normal(p.shape).astype(dtype) for p in ps]
+        # a gradient of the other dtype sends this step through the general loop
+        other = np.float32 if dtype == np.float64 else np.float64
+        gs = [g.astype(other) if step == mixed_step and i == 1 else g
+              for i, g in enumerate(gs)]
+        opt.step(gs)
         for i, g in enumerate(gs):
-            if step == mixed_step and i == 1:
-                g = g.astype(np.float64)
             if bufs[i] is None:
-                bufs[i] = g.astype(np.float32)
+                bufs[i] = g.astype(dtype)
             else:
                 bufs[i] *= 0.9
                 bufs[i] += g
-            qs[i] -= np.float32(0.1) * bufs[i]
+            qs[i] -= dtype(0.1) * bufs[i]
         for p, q in zip(ps, qs):
             assert p.tobytes() == q.tobytes(), step
 
