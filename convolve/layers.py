@@ -1171,13 +1171,24 @@ class SoftmaxCrossEntropy:
                              f"{labels.shape}")
         if labels.dtype.kind not in "iu":
             raise TypeError(f"labels must be integers, got {labels.dtype}")
+        if z.dtype in (np.float32, np.float64) and z.flags.c_contiguous and z.shape[0]:
+            # one compiled pass (sums and logarithms in double); None: a label
+            # out of range, left to the NumPy code below
+            lab = labels.astype(np.int64, copy=False)
+            if not lab.flags.c_contiguous:
+                lab = np.ascontiguousarray(lab)
+            p = np.empty_like(z)
+            value = _nnops.softmax_cross_entropy(z, lab, p)
+            if value is not None:
+                self._cache = (p, lab, True)
+                return float(value)
         shifted = z - z.max(axis=1, keepdims=True)
         e = np.exp(shifted)
         s = e.sum(axis=1, keepdims=True)
         rows = self._rows(z.shape[0])
         logp = shifted[rows, labels] - np.log(s[:, 0])
         np.divide(e, s, out=e)          # the softmax, kept for backward
-        self._cache = (e, labels)
+        self._cache = (e, labels, False)
         return float(-logp.mean())
 
     def _rows(self, n):
@@ -1188,7 +1199,11 @@ class SoftmaxCrossEntropy:
 
     def backward(self):
         """Gradient of the mean loss with respect to the logits, ``(softmax - onehot) / N``."""
-        p, labels = self._cache
+        p, labels, compiled = self._cache
+        if compiled:                # labels checked in range by the forward kernel
+            g = np.empty_like(p)
+            _nnops.softmax_cross_entropy_backward(p, labels, g)
+            return g
         g = p.copy()
         g[self._rows(len(labels)), labels] -= 1
         g *= g.dtype.type(1.0 / len(labels))

@@ -16,7 +16,7 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
-from libc.math cimport INFINITY, exp, fabs, log1p, pow, powf, sqrt, sqrtf, tanh
+from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, powf, sqrt, sqrtf, tanh
 
 from _types cimport real
 
@@ -772,3 +772,54 @@ cdef void _sub(real* y, const real* x, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
         y[i] = y[i] - x[i]
+
+
+# ---------------------------------------------------------------- loss
+
+def softmax_cross_entropy(const real[:, ::1] z, const int64_t[::1] labels, real[:, ::1] p):
+    """Mean cross-entropy of the rows of `z` (N, K) against `labels` (N,),
+    with the softmax written to `p`: per row, the maximum m, e = exp(z - m)
+    (in z's precision), s = sum e (in double), p = e / s and log p[label] =
+    (z[label] - m) - log(s) in double. None (nothing computed) when a label is
+    outside [0, K): the caller's NumPy path then decides."""
+    cdef Py_ssize_t N = z.shape[0], K = z.shape[1], i, k
+    cdef real m, v
+    cdef double s, total = 0.0
+    for i in range(N):
+        if labels[i] < 0 or labels[i] >= K:
+            return None
+    if N == 0:
+        return float("nan")
+    with nogil:
+        for i in range(N):
+            m = z[i, 0]
+            for k in range(1, K):
+                v = z[i, k]
+                if v > m or v != v:          # NaN propagates, as NumPy's max
+                    m = v
+            s = 0.0
+            for k in range(K):
+                v = <real> exp(z[i, k] - m) if real is double else <real> expf(z[i, k] - m)
+                p[i, k] = v
+                s += v
+            for k in range(K):
+                p[i, k] = p[i, k] / <real> s
+            total += <double> (z[i, labels[i]] - m) - log(s)
+    return -total / N
+
+
+def softmax_cross_entropy_backward(const real[:, ::1] p, const int64_t[::1] labels,
+                                   real[:, ::1] g):
+    """g = (p - onehot(labels)) * (1 / N), the product by the rounded 1 / N."""
+    cdef Py_ssize_t N = p.shape[0], K = p.shape[1], i, k
+    cdef real inv
+    if N == 0:
+        return
+    inv = <real> (1.0 / N)
+    with nogil:
+        for i in range(N):
+            for k in range(K):
+                g[i, k] = p[i, k]
+            g[i, labels[i]] = g[i, labels[i]] - 1
+            for k in range(K):
+                g[i, k] = g[i, k] * inv

@@ -161,6 +161,37 @@ def test_cross_entropy_stable():
     assert np.isfinite(ce.backward()).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_against_reference(dtype, rng):
+    """Against float64 NumPy (log-sum-exp), with int32 and int64 labels; NaN
+    logits give a NaN loss; a label out of range is an IndexError, a
+    negative one counts from the end (NumPy indexing, as before)."""
+    z = (rng.standard_normal((64, 10)) * 5).astype(dtype)
+    y = rng.integers(0, 10, 64)
+    z64 = z.astype(np.float64)
+    shifted = z64 - z64.max(axis=1, keepdims=True)
+    logs = np.log(np.exp(shifted).sum(axis=1))
+    expected = -np.mean(shifted[np.arange(64), y] - logs)
+    soft = np.exp(shifted - logs[:, None])
+    onehot = np.eye(10)[y]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for labels in (y, y.astype(np.int32)):
+        ce = L.SoftmaxCrossEntropy()
+        assert abs(ce.forward(z, labels) - expected) <= tol * max(1.0, abs(expected))
+        g = ce.backward()
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, (soft - onehot) / 64, rtol=tol * 10, atol=tol / 64)
+    zn = z.copy()
+    zn[3, 4] = np.nan
+    assert np.isnan(L.SoftmaxCrossEntropy().forward(zn, y))
+    with pytest.raises(IndexError):
+        L.SoftmaxCrossEntropy().forward(z, np.full(64, 10))
+    ce = L.SoftmaxCrossEntropy()
+    assert ce.forward(z, y - 10) == pytest.approx(expected, rel=tol * 10)
+    np.testing.assert_allclose(ce.backward(), (soft - onehot) / 64, rtol=tol * 10,
+                               atol=tol / 64)
+
+
 # ------------------------------------------------------------------ PyTorch
 
 def _torch_copy(torch, ours, theirs):
