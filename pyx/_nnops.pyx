@@ -27,6 +27,9 @@ cdef enum:
 # spatial block of the LRN kernels (per-thread scratch is 2 * C * LRN_BLOCK)
 cdef enum:
     LRN_BLOCK = 256
+# elements per block of the SGD update (a few KB per array: L1)
+cdef enum:
+    SGD_BLOCK = 1024
 
 
 # ---------------------------------------------------------------- activations
@@ -725,34 +728,42 @@ def sgd_momentum_step(list params, list grads, real[::1] buf, real[::1] tmp,
     `buf` (their momentum buffers) and `tmp` (scratch): ``buf = momentum *
     buf + g`` (``buf = g`` when `first`), then ``p -= lr * buf``. `params`
     and `grads` hold 1-D views (the parameters' own memory) of `buf`'s dtype.
-    Each product is rounded on its own, in a pass of its own (no fused
-    multiply-add), as NumPy's in-place operations compute them."""
-    cdef Py_ssize_t k, n, off = 0, N = buf.shape[0]
+    Each product is rounded on its own, in a loop of its own (no fused
+    multiply-add), as NumPy's in-place operations compute them; the loops
+    run block by block (SGD_BLOCK elements, in L1), so that the arrays are
+    read from memory once per step rather than once per operation."""
+    cdef Py_ssize_t k, n, s, nb, off = 0
     cdef real m = <real> momentum, r = <real> lr
     cdef real[::1] p
     cdef const real[::1] g
-    if N == 0:
+    cdef real* b
+    cdef real* t
+    cdef real* pp
+    cdef const real* gp
+    if buf.shape[0] == 0:
         return
-    cdef real* b = &buf[0]
-    cdef real* t = &tmp[0]
-    if not first:
-        _scale(b, b, m, N)
-    for k in range(len(params)):
-        g = grads[k]
-        n = g.shape[0]
-        if n:
-            if first:
-                memcpy(b + off, &g[0], n * sizeof(real))
-            else:
-                _axpy1(b + off, &g[0], n)
-        off += n
-    _scale(t, b, r, N)
-    off = 0
     for k in range(len(params)):
         p = params[k]
+        g = grads[k]
         n = p.shape[0]
-        if n:
-            _sub(&p[0], t + off, n)
+        if n == 0:
+            continue
+        b = &buf[off]
+        t = &tmp[off]
+        pp = &p[0]
+        gp = &g[0]
+        with nogil:
+            s = 0
+            while s < n:
+                nb = n - s if n - s < SGD_BLOCK else SGD_BLOCK
+                if first:
+                    memcpy(b + s, gp + s, nb * sizeof(real))
+                else:
+                    _scale(b + s, b + s, m, nb)
+                    _axpy1(b + s, gp + s, nb)
+                _scale(t + s, b + s, r, nb)
+                _sub(pp + s, t + s, nb)
+                s = s + nb
         off += n
 
 
