@@ -412,7 +412,9 @@ class ConvTranspose2d(Layer):
 # ------------------------------------------------------------------ pooling
 
 class MaxPool2d(Layer):
-    """2-D max pooling (:func:`convolve.functional.max_pool2d`); backward by the indices.
+    """2-D max pooling (:func:`convolve.functional.max_pool2d`); backward by the
+    winners' positions (int64 indices, or one byte per output for 2x2 windows
+    with stride 2 and no padding).
 
     Examples
     --------
@@ -1310,10 +1312,11 @@ class SGD(_Optimizer):
         self._flat = None
 
     def _flat_step(self, grads):
-        """Plain momentum (no weight decay, no Nesterov) on parameters of one
-        dtype with gradients of that dtype and shape: the momentum buffers are
-        views of one flat array, updated by three whole-array operations per
-        step instead of three per parameter. The same arithmetic, element by
+        """Plain momentum (no weight decay, no Nesterov) on C-contiguous
+        parameters of one dtype with gradients of that dtype and shape: the
+        momentum buffers are views of one flat array, and one compiled call
+        (``convolve._nnops.sgd_momentum_step``) updates everything instead of
+        four NumPy operations per parameter. The same arithmetic, element by
         element, as the general loop. False (nothing done) otherwise."""
         params = self.params
         if not self.momentum or self.nesterov or self.weight_decay or not params:
@@ -1337,8 +1340,8 @@ class SGD(_Optimizer):
                             for a, b, p in zip(offs[:-1], offs[1:], params)]
             flat = self._flat = (buf, tmp, [p.reshape(-1) for p in params], [False])
         buf, tmp, pviews, started = flat
-        # one compiled pass per operation over all parameters (the products
-        # rounded on their own, as the general loop's NumPy operations)
+        # the products rounded on their own, as the general loop's NumPy
+        # operations compute them
         _nnops.sgd_momentum_step(pviews, [g.reshape(-1) for g in grads], buf, tmp,
                                  self.momentum, self.lr, not started[0])
         started[0] = True
