@@ -95,6 +95,37 @@ def _backward(op, grad_out, x, k, out, workers):
     return out
 
 
+def _plain(a):
+    """`a` is a C-contiguous, writeable float32/float64 ndarray (what the
+    in-place helpers below need; they leave anything else to the checked API)."""
+    return (type(a) is np.ndarray and a.dtype.kind == "f" and a.dtype.itemsize in (4, 8)
+            and a.flags.c_contiguous and a.flags.writeable)
+
+
+def _relu_inplace(x):
+    """``relu(x, out=x)`` without the argument handling, for arrays that pass
+    :func:`_plain`; None for anything else (the caller takes the checked path).
+    For :class:`convolve.layers.Sequential`, on activations that no one else holds."""
+    if not _plain(x):
+        return None
+    flat = x.reshape(-1)
+    _nnops.activation_forward(flat, flat, _RELU, 1.0, resolve_workers(None, flat.size))
+    return x
+
+
+def _relu_backward_inplace(grad_out, y):
+    """``relu_backward(grad_out, y, out=grad_out)`` without the argument handling
+    (`y` = relu(x) gives the same mask as x); None unless both pass
+    :func:`_plain` with one shape and dtype."""
+    if not (_plain(grad_out) and type(y) is np.ndarray and y.dtype == grad_out.dtype
+            and y.shape == grad_out.shape and y.flags.c_contiguous):
+        return None
+    g = grad_out.reshape(-1)
+    _nnops.activation_backward(g, y.reshape(-1), g, _RELU, 1.0,
+                               resolve_workers(None, g.size))
+    return grad_out
+
+
 def relu(x, out=None, workers=None):
     """Rectified linear unit, ``max(x, 0)``, elementwise.
 

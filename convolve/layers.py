@@ -44,6 +44,9 @@ import numbers
 import numpy as np
 
 from . import functional as F
+from . import _nnops
+from . import activations as _activations
+from . import pooling as _pooling
 
 __all__ = ["Layer", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "MaxPool2d",
            "AvgPool2d", "LPPool2d", "GlobalAvgPool2d", "BlurPool2d", "LocalResponseNorm",
@@ -58,7 +61,35 @@ __all__ = ["Layer", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "MaxPool2d"
 # pools spin while they wait): a 64x400x120 product measured 0.1 ms alone and
 # 4-35 ms right after an OpenMP kernel on 2 cores.
 SMALL_GEMM_FLOPS = 1 << 26
-_blas = None       # threadpoolctl's selection of the BLAS libraries, made on first use
+_blas = None       # the BLAS libraries' threadpoolctl controllers, found on first use
+
+
+class _BlasOneThread:
+    """Context manager: each BLAS library on one thread, then back to its
+    setting. Asks each library its thread count (a C call) and changes only
+    those above one: threadpoolctl's ``limit`` re-inspects every library on
+    each entry and cost 20-30 us per product, more than the small products
+    of LeNet's dense layers."""
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self):
+        saved = []
+        for lib in _blas:
+            n = lib.get_num_threads()
+            if n is not None and n > 1:
+                lib.set_num_threads(1)
+                saved.append((lib, n))
+        self._saved = saved
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in self._saved:
+            lib.set_num_threads(n)
+        return False
+
+
+_NULL = contextlib.nullcontext()
 
 
 def _gemm_threads(flops):
@@ -66,14 +97,32 @@ def _gemm_threads(flops):
     without threadpoolctl, or for a large product)."""
     global _blas
     if flops >= SMALL_GEMM_FLOPS:
-        return contextlib.nullcontext()
+        return _NULL
     if _blas is None:
         try:
             from threadpoolctl import ThreadpoolController
-            _blas = ThreadpoolController().select(user_api="blas")
+            libs = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+            for lib in libs:            # the calls __enter__ makes, tried once
+                lib.get_num_threads()
+            _blas = libs
         except Exception:  # not installed (an optional dependency) or unusable
-            _blas = False
-    return _blas.limit(limits=1) if _blas else contextlib.nullcontext()
+            _blas = []
+    return _BlasOneThread() if _blas else _NULL
+
+
+def _pair(v):
+    """`v` as a pair of ints (an int repeated), or None: only to recognize a
+    configuration; validation stays with the functional API."""
+    try:
+        if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+            return (int(v),) * 2
+        t = tuple(v)
+        if len(t) == 2 and all(isinstance(i, numbers.Integral)
+                               and not isinstance(i, (bool, np.bool_)) for i in t):
+            return tuple(int(i) for i in t)
+    except TypeError:
+        pass
+    return None
 
 
 def _generator(rng):
@@ -363,7 +412,9 @@ class ConvTranspose2d(Layer):
 # ------------------------------------------------------------------ pooling
 
 class MaxPool2d(Layer):
-    """2-D max pooling (:func:`convolve.functional.max_pool2d`); backward by the indices.
+    """2-D max pooling (:func:`convolve.functional.max_pool2d`); backward by the
+    winners' positions (int64 indices, or one byte per output for 2x2 windows
+    with stride 2 and no padding).
 
     Examples
     --------
@@ -385,15 +436,58 @@ class MaxPool2d(Layer):
         super().__init__()
         self.options = dict(kernel_size=kernel_size, stride=stride, padding=padding,
                             dilation=dilation, ceil_mode=ceil_mode)
-        self._idx = self._shape = None
+        self._idx = self._codes = self._shape = self._ws = None
+        # 2x2 windows, stride 2, no padding (ceil_mode only adds windows for
+        # odd sizes, which the forward checks): the winners are kept as one
+        # byte per output (kh * 2 + kw) rather than int64 indices
+        self._two = (_pair(kernel_size) == (2, 2) and _pair(2 if stride is None else stride)
+                     == (2, 2) and _pair(padding) == (0, 0) and _pair(dilation) == (1, 1))
 
     def forward(self, x):
-        y, self._idx = F.max_pool2d(x, return_indices=True, **self.options)
         self._shape = np.shape(x)
+        self._idx = self._codes = None
+        if self._two and not (self.options["ceil_mode"] and len(self._shape) >= 2
+                              and (self._shape[-1] % 2 or self._shape[-2] % 2)):
+            res = _pooling._max_pool2x2(x)
+            if res is not None:
+                y, self._codes = res
+                return y
+        y, self._idx = F.max_pool2d(x, return_indices=True, **self.options)
         return y
 
     def backward(self, grad_out):
+        if self._codes is not None:
+            return _pooling._max_pool2x2_backward(grad_out, self._codes, self._shape)
         return F.max_pool2d_backward(grad_out, self._idx, self._shape)
+
+    def _forward_relu(self, x):
+        """``forward(relu(x))`` for a Sequential's ReLU-then-pool pair, in one
+        pass over `x` and without relu(x) (codes 4 for zero-gradient windows,
+        so :meth:`backward` gives relu's and the pool's gradients composed);
+        None where the 2x2 path does not apply."""
+        if not self._two:
+            return None
+        shape = np.shape(x)
+        if self.options["ceil_mode"] and len(shape) >= 2 and (shape[-1] % 2 or shape[-2] % 2):
+            return None
+        res = _pooling._max_pool2x2(x, relu=True)
+        if res is None:
+            return None
+        self._shape, self._idx = shape, None
+        y, self._codes = res
+        return y
+
+    def _backward_ws(self, grad_out):
+        """backward into an array the layer keeps and rewrites on the next
+        call: for a Sequential whose layers below consume the gradient without
+        keeping or returning it (a fresh input gradient's allocation faults
+        its pages in, every step)."""
+        if self._codes is None:
+            return self.backward(grad_out)
+        gi = _pooling._max_pool2x2_backward(grad_out, self._codes, self._shape,
+                                            out=self._ws)
+        self._ws = gi
+        return gi
 
 
 class AvgPool2d(Layer):
@@ -592,6 +686,23 @@ class ReLU(_Activation):
     """
     _fn = "relu"
 
+    # Inside a Sequential, on an activation no one else holds (the fresh output
+    # of the layer before, its fresh input gradient), ReLU works in place: the
+    # output y = relu(x) overwrites x and gives backward the same mask
+    # (y <= 0 exactly where x <= 0, NaN passing in both), and the gradient
+    # overwrites grad_out. Same values as forward/backward, two large arrays
+    # fewer per step (their allocation faults pages in).
+    def _forward_owned(self, x):
+        y = _activations._relu_inplace(x)
+        if y is None:
+            return self.forward(x)
+        self._x = y
+        return y
+
+    def _backward_owned(self, grad_out):
+        g = _activations._relu_backward_inplace(grad_out, self._x)
+        return self.backward(grad_out) if g is None else g
+
 
 class Sigmoid(_Activation):
     """``1 / (1 + exp(-x))`` (:func:`convolve.functional.sigmoid`).
@@ -727,15 +838,16 @@ class Linear(Layer):
     def forward(self, x):
         self._x = x
         with _gemm_threads(self._flops(x)):
-            y = x @ self.weight.T
+            y = np.matmul(x, self.weight.T)
         if self.bias is not None:
-            y += self.bias
+            np.add(y, self.bias, out=y)
         return y
 
     def backward(self, grad_out):
+        grad_out = np.asarray(grad_out)
         with _gemm_threads(2 * self._flops(self._x)):
-            self._grads["weight"] = grad_out.T @ self._x
-            gx = grad_out @ self.weight if self.needs_input_grad else None
+            self._grads["weight"] = np.matmul(grad_out.T, self._x)
+            gx = np.matmul(grad_out, self.weight) if self.needs_input_grad else None
         if self.bias is not None:
             self._grads["bias"] = grad_out.sum(axis=0)
         return gx
@@ -888,6 +1000,15 @@ class BatchNorm2d(Layer):
 class Sequential(Layer):
     """Layers applied in order; parameters named ``"<index>.<name>"``.
 
+    Results are those of calling the layers one by one, bit for bit; arrays
+    that only its layers see are reused: a ``ReLU`` followed by a 2x2
+    ``MaxPool2d`` runs as one pass (the pool of relu(x), without relu(x)), a
+    ``ReLU`` after a ``Conv*d`` or ``Linear`` works in place (and in place on
+    its gradient from a ``Linear`` or ``MaxPool2d``), and a 2x2 ``MaxPool2d``
+    whose input gradient feeds a ``Conv*d`` or ``Linear`` (through ReLUs)
+    writes it into a workspace of its own. The caller's arrays are never
+    modified, and returned arrays never overwritten later.
+
     Parameters
     ----------
     *layers : Layer
@@ -911,6 +1032,7 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential takes Layer objects, got {type(layer).__name__}")
         self.layers = list(layers)
+        self._fused = set()     # the ReLUs the last forward folded into a pool
 
     def __len__(self):
         return len(self.layers)
@@ -931,14 +1053,58 @@ class Sequential(Layer):
             self.layers[0].needs_input_grad = bool(value)
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
+        # A ReLU followed by a 2x2 MaxPool2d runs as one pass, the pool of
+        # relu(x) (MaxPool2d._forward_relu; backward then skips the ReLU).
+        # Otherwise an activation that only the next layer sees may be
+        # overwritten by it (ReLU._forward_owned): the fresh output of a layer
+        # of _FRESH_OUTPUT, unless it is the network's output.
+        layers = self.layers
+        last = len(layers) - 1
+        fused = self._fused = set()
+        owned = False
+        i = 0
+        while i <= last:
+            layer = layers[i]
+            if type(layer) is ReLU and i < last and type(layers[i + 1]) is MaxPool2d:
+                y = layers[i + 1]._forward_relu(x)
+                if y is not None:
+                    layer._x = None     # its gradient is folded into the pool's
+                    fused.add(i)
+                    x, owned, i = y, False, i + 2
+                    continue
+            if owned and i < last and type(layer) is ReLU:
+                x = layer._forward_owned(x)
+            else:
+                x = layer.forward(x)
+            owned = type(layer) in _FRESH_OUTPUT
+            i += 1
         return x
 
     def backward(self, grad_out):
-        for layer in reversed(self.layers):
-            grad_out = layer.backward(grad_out)
+        owned = False      # the caller's grad_out is never overwritten
+        layers = self.layers
+        fused = self._fused
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
+            if i in fused:
+                continue            # ReLU: in the pool's backward (forward above)
+            if owned and type(layer) is ReLU:
+                grad_out = layer._backward_owned(grad_out)
+            elif type(layer) is MaxPool2d and self._consumed_below(i):
+                grad_out = layer._backward_ws(grad_out)
+            else:
+                grad_out = layer.backward(grad_out)
+            owned = type(layer) in _FRESH_GRAD
         return grad_out
+
+    def _consumed_below(self, i):
+        """The gradient layer i returns reaches, through in-place ReLUs only, a
+        layer of _CONSUMES_GRAD: no one keeps it, and it never leaves backward
+        (so a workspace may hold it)."""
+        j = i - 1
+        while j >= 0 and type(self.layers[j]) is ReLU:     # in place, or fused
+            j -= 1
+        return j >= 0 and type(self.layers[j]) in _CONSUMES_GRAD
 
     def _collect(self, method):
         out = {}
@@ -968,6 +1134,15 @@ class Sequential(Layer):
         return f"Sequential(\n{inner}\n)"
 
 
+# Exact layer types (not subclasses, which may keep what they return) whose
+# forward returns a new array that the layer does not keep, and whose
+# backward returns a new input gradient that it does not keep.
+_FRESH_OUTPUT = frozenset({Conv1d, Conv2d, Conv3d, Linear})
+_FRESH_GRAD = frozenset({Linear, MaxPool2d})
+# ... whose backward reads grad_out and neither keeps nor returns it
+_CONSUMES_GRAD = frozenset({Conv1d, Conv2d, Conv3d, Linear})
+
+
 # ------------------------------------------------------------------ losses
 
 class SoftmaxCrossEntropy:
@@ -987,7 +1162,7 @@ class SoftmaxCrossEntropy:
     """
 
     def __init__(self):
-        self._cache = None
+        self._cache = self._arange = None
 
     def forward(self, logits, labels):
         """Mean loss (a Python float) of ``logits (N, K)`` and ``labels (N,)`` in ``[0, K)``."""
@@ -998,19 +1173,41 @@ class SoftmaxCrossEntropy:
                              f"{labels.shape}")
         if labels.dtype.kind not in "iu":
             raise TypeError(f"labels must be integers, got {labels.dtype}")
+        if z.dtype in (np.float32, np.float64) and z.flags.c_contiguous and z.shape[0]:
+            # one compiled pass (sums and logarithms in double); None: a label
+            # out of range, left to the NumPy code below
+            lab = labels.astype(np.int64, copy=False)
+            if not lab.flags.c_contiguous:
+                lab = np.ascontiguousarray(lab)
+            p = np.empty_like(z)
+            value = _nnops.softmax_cross_entropy(z, lab, p)
+            if value is not None:
+                self._cache = (p, lab, True)
+                return float(value)
         shifted = z - z.max(axis=1, keepdims=True)
         e = np.exp(shifted)
         s = e.sum(axis=1, keepdims=True)
-        rows = np.arange(z.shape[0])
+        rows = self._rows(z.shape[0])
         logp = shifted[rows, labels] - np.log(s[:, 0])
-        self._cache = (e / s, labels)
+        np.divide(e, s, out=e)          # the softmax, kept for backward
+        self._cache = (e, labels, False)
         return float(-logp.mean())
+
+    def _rows(self, n):
+        rows = self._arange
+        if rows is None or len(rows) != n:
+            rows = self._arange = np.arange(n)
+        return rows
 
     def backward(self):
         """Gradient of the mean loss with respect to the logits, ``(softmax - onehot) / N``."""
-        p, labels = self._cache
+        p, labels, compiled = self._cache
+        if compiled:                # labels checked in range by the forward kernel
+            g = np.empty_like(p)
+            _nnops.softmax_cross_entropy_backward(p, labels, g)
+            return g
         g = p.copy()
-        g[np.arange(len(labels)), labels] -= 1
+        g[self._rows(len(labels)), labels] -= 1
         g *= g.dtype.type(1.0 / len(labels))
         return g
 
@@ -1111,21 +1308,71 @@ class SGD(_Optimizer):
         self.lr, self.momentum, self.weight_decay, self.nesterov = \
             lr, momentum, weight_decay, nesterov
         self.buffers = [None] * len(self.params)
+        self._tmp = [None] * len(self.params)
+        self._flat = None
+
+    def _flat_step(self, grads):
+        """Plain momentum (no weight decay, no Nesterov) on C-contiguous
+        parameters of one dtype with gradients of that dtype and shape: the
+        momentum buffers are views of one flat array, and one compiled call
+        (``convolve._nnops.sgd_momentum_step``) updates everything instead of
+        four NumPy operations per parameter. The same arithmetic, element by
+        element, as the general loop. False (nothing done) otherwise."""
+        params = self.params
+        if not self.momentum or self.nesterov or self.weight_decay or not params:
+            return False
+        dt = params[0].dtype
+        if dt.kind != "f" or dt.itemsize not in (4, 8):
+            return False
+        for p, g in zip(params, grads):
+            if type(g) is not np.ndarray or g.dtype != dt or g.shape != p.shape \
+                    or p.dtype != dt or not p.flags.c_contiguous:
+                return False
+        flat = self._flat
+        if flat is None or flat[0].dtype != dt:
+            if any(b is not None for b in self.buffers):
+                return False            # buffers of the general loop: stay with it
+            sizes = [p.size for p in params]
+            n = sum(sizes)
+            buf, tmp = np.empty(n, dt), np.empty(n, dt)
+            offs = np.cumsum([0] + sizes)
+            self.buffers = [buf[a:b].reshape(p.shape)
+                            for a, b, p in zip(offs[:-1], offs[1:], params)]
+            flat = self._flat = (buf, tmp, [p.reshape(-1) for p in params], [False])
+        buf, tmp, pviews, started = flat
+        # the products rounded on their own, as the general loop's NumPy
+        # operations compute them
+        _nnops.sgd_momentum_step(pviews, [g.reshape(-1) for g in grads], buf, tmp,
+                                 self.momentum, self.lr, not started[0])
+        started[0] = True
+        return True
 
     def step(self, grads):
         """Update every parameter in place from `grads` (aligned with the params)."""
-        for i, (p, g) in enumerate(zip(self.params, self._grads(grads))):
-            if self.weight_decay:
-                g = g + self.weight_decay * p
-            if self.momentum:
-                buf = self.buffers[i]
+        grads = self._grads(grads)
+        if self._flat_step(grads):
+            self.step_count += 1
+            return
+        momentum, nesterov, wd = self.momentum, self.nesterov, self.weight_decay
+        bufs, tmps = self.buffers, self._tmp
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            g = np.asarray(g)
+            if wd:
+                g = g + wd * p
+            if momentum:
+                buf = bufs[i]
                 if buf is None:
-                    buf = self.buffers[i] = np.array(g, dtype=p.dtype, copy=True)
+                    buf = bufs[i] = np.array(g, dtype=p.dtype, copy=True)
                 else:
-                    buf *= self.momentum
-                    buf += g
-                g = g + self.momentum * buf if self.nesterov else buf
-            p -= p.dtype.type(self.lr) * g
+                    np.multiply(buf, momentum, out=buf)
+                    np.add(buf, g, out=buf)
+                g = g + momentum * buf if nesterov else buf
+            # p -= lr * g, the product in a scratch array kept between steps
+            t = tmps[i]
+            if t is None or t.shape != p.shape or t.dtype != np.result_type(p, g):
+                t = tmps[i] = np.empty(p.shape, np.result_type(p, g))
+            np.multiply(g, p.dtype.type(self.lr), out=t)
+            np.subtract(p, t, out=p)
         self.step_count += 1
 
 

@@ -155,6 +155,57 @@ def _max_pool_backward(nd, grad_out, indices, input_shape, workers):
     return gi.reshape(in_shape)
 
 
+def _max_pool2x2(x, workers=None, relu=False):
+    """2x2 max pooling with stride 2 and no padding of an (N, C, H, W) or
+    (C, H, W) array, as ``max_pool2d(x, 2)``, with each window's winner kept
+    as a tap code ``kh * 2 + kw`` (uint8, the output's shape) instead of
+    int64 indices: the state :class:`convolve.layers.MaxPool2d` keeps for its
+    backward (:func:`_max_pool2x2_backward`). None when `x` is not such an
+    array of at least 2x2 maps (the caller takes the general path).
+
+    ``relu=True``: ``max_pool2d(relu(x), 2)`` (= relu of the window maxima,
+    bit for bit, NaNs and signed zeros included), the code 4 marking windows
+    whose maximum is <= 0: their gradient, relu's and the pool's composed, is
+    zero, so the backward from these codes is that of ``relu`` then the pool,
+    bit for bit, without relu(x) ever being formed."""
+    x = _as_array(x, "x")
+    if x.ndim not in (3, 4) or x.shape[-2] < 2 or x.shape[-1] < 2:
+        return None
+    dt = nn_dtype(x)
+    H, W = x.shape[-2:]
+    OH, OW = H // 2, W // 2
+    P = math.prod(x.shape[:-2])
+    out = np.empty(x.shape[:-2] + (OH, OW), dtype=dt)
+    codes = np.empty(out.shape, dtype=np.uint8)
+    n = resolve_workers(workers, 4 * out.size)
+    _pool.max_pool2x2_forward(np.ascontiguousarray(x, dtype=dt).reshape(P, H, W),
+                              out.reshape(P, OH, OW), codes.reshape(P, OH, OW), n, relu)
+    return out, codes
+
+
+def _max_pool2x2_backward(grad_out, codes, input_shape, workers=None, out=None):
+    """Input gradient of :func:`_max_pool2x2` from its tap codes; bitwise the
+    result of ``max_pool2d_backward`` with the equivalent indices. `out`: a
+    C-contiguous array of the result's shape and dtype to write it into."""
+    g = _as_array(grad_out, "grad_out")
+    dt = nn_dtype(g)
+    if g.shape != codes.shape:
+        raise ValueError(f"grad_out must have the shape of the pooled output {codes.shape}, "
+                         f"got {g.shape}")
+    H, W = input_shape[-2:]
+    OH, OW = codes.shape[-2:]
+    P = math.prod(codes.shape[:-2])
+    if out is not None and out.shape == tuple(input_shape) and out.dtype == dt \
+            and out.flags.c_contiguous and out.flags.writeable:
+        gi = out
+    else:
+        gi = np.empty(input_shape, dtype=dt)
+    n = resolve_workers(workers, 4 * codes.size)
+    _pool.max_pool2x2_backward(np.ascontiguousarray(g, dtype=dt).reshape(P, OH, OW),
+                               codes.reshape(P, OH, OW), gi.reshape(P, H, W), n)
+    return gi
+
+
 def _avg_args(nd, x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, name):
     k, s, p, d = _spatial_args(nd, kernel_size, stride, padding, 1)

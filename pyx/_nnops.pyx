@@ -15,7 +15,8 @@
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from libc.math cimport INFINITY, exp, fabs, log1p, pow, powf, sqrt, sqrtf, tanh
+from libc.string cimport memcpy
+from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, powf, sqrt, sqrtf, tanh
 
 from _types cimport real
 
@@ -26,6 +27,9 @@ cdef enum:
 # spatial block of the LRN kernels (per-thread scratch is 2 * C * LRN_BLOCK)
 cdef enum:
     LRN_BLOCK = 256
+# elements per block of the SGD update (a few KB per array: L1)
+cdef enum:
+    SGD_BLOCK = 1024
 
 
 # ---------------------------------------------------------------- activations
@@ -714,3 +718,119 @@ def unpool_gather(const real[:, ::1] g, const int64_t[:, ::1] idx, real[:, ::1] 
                     out[nc, q] = 0
                 else:
                     out[nc, q] = g[nc, j]
+
+
+# ---------------------------------------------------------------- optimizer
+
+def sgd_momentum_step(list params, list grads, real[::1] buf, real[::1] tmp,
+                      double momentum, double lr, bint first):
+    """One step of plain momentum SGD over parameters laid end to end in
+    `buf` (their momentum buffers) and `tmp` (scratch): ``buf = momentum *
+    buf + g`` (``buf = g`` when `first`), then ``p -= lr * buf``. `params`
+    and `grads` hold 1-D views (the parameters' own memory) of `buf`'s dtype.
+    Each product is rounded on its own, in a loop of its own (no fused
+    multiply-add), as NumPy's in-place operations compute them; the loops
+    run block by block (SGD_BLOCK elements, in L1), so that the arrays are
+    read from memory once per step rather than once per operation."""
+    cdef Py_ssize_t k, n, s, nb, off = 0
+    cdef real m = <real> momentum, r = <real> lr
+    cdef real[::1] p
+    cdef const real[::1] g
+    cdef real* b
+    cdef real* t
+    cdef real* pp
+    cdef const real* gp
+    if buf.shape[0] == 0:
+        return
+    for k in range(len(params)):
+        p = params[k]
+        g = grads[k]
+        n = p.shape[0]
+        if n == 0:
+            continue
+        b = &buf[off]
+        t = &tmp[off]
+        pp = &p[0]
+        gp = &g[0]
+        with nogil:
+            s = 0
+            while s < n:
+                nb = n - s if n - s < SGD_BLOCK else SGD_BLOCK
+                if first:
+                    memcpy(b + s, gp + s, nb * sizeof(real))
+                else:
+                    _scale(b + s, b + s, m, nb)
+                    _axpy1(b + s, gp + s, nb)
+                _scale(t + s, b + s, r, nb)
+                _sub(pp + s, t + s, nb)
+                s = s + nb
+        off += n
+
+
+cdef void _scale(real* y, const real* x, real a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = x[i] * a
+
+
+cdef void _axpy1(real* y, const real* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = y[i] + x[i]
+
+
+cdef void _sub(real* y, const real* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = y[i] - x[i]
+
+
+# ---------------------------------------------------------------- loss
+
+def softmax_cross_entropy(const real[:, ::1] z, const int64_t[::1] labels, real[:, ::1] p):
+    """Mean cross-entropy of the rows of `z` (N, K) against `labels` (N,),
+    with the softmax written to `p`: per row, the maximum m, e = exp(z - m)
+    (in z's precision), s = sum e (in double), p = e / s and log p[label] =
+    (z[label] - m) - log(s) in double. None (nothing computed) when a label is
+    outside [0, K): the caller's NumPy path then decides."""
+    cdef Py_ssize_t N = z.shape[0], K = z.shape[1], i, k
+    cdef real m, v
+    cdef double s, total = 0.0
+    for i in range(N):
+        if labels[i] < 0 or labels[i] >= K:
+            return None
+    if N == 0:
+        return float("nan")
+    with nogil:
+        for i in range(N):
+            m = z[i, 0]
+            for k in range(1, K):
+                v = z[i, k]
+                if v > m or v != v:          # NaN propagates, as NumPy's max
+                    m = v
+            s = 0.0
+            for k in range(K):
+                v = <real> exp(z[i, k] - m) if real is double else <real> expf(z[i, k] - m)
+                p[i, k] = v
+                s += v
+            for k in range(K):
+                p[i, k] = p[i, k] / <real> s
+            total += <double> (z[i, labels[i]] - m) - log(s)
+    return -total / N
+
+
+def softmax_cross_entropy_backward(const real[:, ::1] p, const int64_t[::1] labels,
+                                   real[:, ::1] g):
+    """g = (p - onehot(labels)) * (1 / N), the product by the rounded 1 / N."""
+    cdef Py_ssize_t N = p.shape[0], K = p.shape[1], i, k
+    cdef real inv
+    if N == 0:
+        return
+    inv = <real> (1.0 / N)
+    with nogil:
+        for i in range(N):
+            for k in range(K):
+                g[i, k] = p[i, k]
+            g[i, labels[i]] = g[i, labels[i]] - 1
+            for k in range(K):
+                g[i, k] = g[i, k] * inv

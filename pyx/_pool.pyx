@@ -29,7 +29,7 @@
 # order, so results are bitwise identical for any thread count.
 
 from cython.parallel cimport parallel, prange, threadid
-from libc.stdint cimport int32_t, int64_t, uint64_t, INT32_MAX, INT64_MAX
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t, INT32_MAX, INT64_MAX
 from libc.math cimport INFINITY
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
@@ -64,6 +64,21 @@ cdef extern from "_pool_kernels.h" nogil:
                             Py_ssize_t sw, Py_ssize_t a, Py_ssize_t W)
     void cv_pool_addrow_f64(double* row, const double* g, Py_ssize_t lo, Py_ssize_t hi,
                             Py_ssize_t sw, Py_ssize_t a, Py_ssize_t W)
+    Py_ssize_t cv_pool2_strip(Py_ssize_t OH, Py_ssize_t width)
+    void cv_pool2_fwd_plane_f32(const float* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                                Py_ssize_t R, float* out, int64_t* idx, int64_t ibase,
+                                uint8_t* codes, int relu, float* hv, int32_t* hi, int32_t* hk,
+                                float* os, int32_t* io, int32_t* ko)
+    void cv_pool2_fwd_plane_f64(const double* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                                Py_ssize_t R, double* out, int64_t* idx, int64_t ibase,
+                                uint8_t* codes, int relu, double* hv, int64_t* hi, int64_t* hk,
+                                double* os, int64_t* io, int64_t* ko)
+    void cv_pool2_bwd_plane_f32(const float* go, const uint8_t* c, Py_ssize_t H, Py_ssize_t W,
+                                Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t R, float* gi,
+                                float* gs, uint8_t* cs, float* rs)
+    void cv_pool2_bwd_plane_f64(const double* go, const uint8_t* c, Py_ssize_t H,
+                                Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t R,
+                                double* gi, double* gs, uint8_t* cs, double* rs)
 
 # Scratch slack past a padded row: the stride-2 vector loads read up to two
 # vectors (16 floats) beyond a block's first tap.
@@ -242,6 +257,111 @@ cdef int _max_fwd(const real* x, real* out, int64_t* idx,
         free(sbuf)
         free(ibuf)
         free(off)
+    return 0
+
+
+cdef int _max2_fwd(const real* x, real* out, int64_t* idx, uint8_t* codes, int relu,
+                   Py_ssize_t NP, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                   Py_ssize_t OH, Py_ssize_t OW, int n_threads) noexcept nogil:
+    """2x2 windows, stride 2, no padding (pyx/_pool_kernels.h): NP planes of
+    (H, W), plane u being depth u % D of its (n, c) volume (the base of its
+    flat indices). idx (flat indices) and codes (kh * 2 + kw) may be NULL;
+    relu (with codes): pool relu(x) (pyx/_pool_kernels.h).
+    Parallel over planes; -1 when the scratch cannot be allocated.
+
+    Without indices and with H even, G consecutive planes are one plane of
+    G * H rows (no window straddles two planes; only indices would differ):
+    small maps (LeNet's 10x10) then pay the per-plane overheads once per
+    group. Each output is computed alike whatever the grouping."""
+    cdef Py_ssize_t G = _pool2_group(NP, H, W, OH, idx == NULL, n_threads)
+    cdef Py_ssize_t NU = (NP + G - 1) // G
+    cdef Py_ssize_t R = cv_pool2_strip(G * OH, OW)
+    cdef Py_ssize_t nf = 2 * R * OW + SLACK, no = R * OW + SLACK
+    # hv, hi, hk, os, io, ko: the index scratch has real's width (int32 for
+    # float, int64 for double)
+    cdef Py_ssize_t per = 3 * nf + 3 * no, u, p0, rows
+    cdef real* buf
+    cdef real* b
+    if n_threads > NU:
+        n_threads = <int> NU if NU > 0 else 1
+    buf = <real*> malloc(n_threads * per * sizeof(real))
+    if buf == NULL:
+        return -1
+    memset(buf, 0, n_threads * per * sizeof(real))
+    with parallel(num_threads=n_threads):
+        b = buf + threadid() * per
+        for u in prange(NU, schedule='static'):
+            p0 = u * G
+            rows = (G if NP - p0 > G else NP - p0) * OH
+            if real is float:
+                cv_pool2_fwd_plane_f32(x + p0 * H * W, W, rows, OW, R, out + p0 * OH * OW,
+                                       NULL if idx == NULL else idx + p0 * OH * OW,
+                                       (p0 % D) * H * W,
+                                       NULL if codes == NULL else codes + p0 * OH * OW,
+                                       relu, b, <int32_t*> (b + nf), <int32_t*> (b + 2 * nf),
+                                       b + 3 * nf, <int32_t*> (b + 3 * nf + no),
+                                       <int32_t*> (b + 3 * nf + 2 * no))
+            else:
+                cv_pool2_fwd_plane_f64(x + p0 * H * W, W, rows, OW, R, out + p0 * OH * OW,
+                                       NULL if idx == NULL else idx + p0 * OH * OW,
+                                       (p0 % D) * H * W,
+                                       NULL if codes == NULL else codes + p0 * OH * OW,
+                                       relu, b, <int64_t*> (b + nf), <int64_t*> (b + 2 * nf),
+                                       b + 3 * nf, <int64_t*> (b + 3 * nf + no),
+                                       <int64_t*> (b + 3 * nf + 2 * no))
+    free(buf)
+    return 0
+
+
+cdef inline Py_ssize_t _pool2_group(Py_ssize_t NP, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                                    bint mergeable, int n_threads) noexcept nogil:
+    """Planes per work unit of the 2x2 kernels: enough for some 4096 input
+    cells, while every thread keeps a few units; 1 where planes cannot merge
+    (indices wanted, or an odd height whose last row is in no window)."""
+    cdef Py_ssize_t G
+    if not mergeable or H != 2 * OH or H * W <= 0:
+        return 1
+    G = 4096 // (H * W)
+    if G > NP // (4 * n_threads):
+        G = NP // (4 * n_threads)
+    return G if G > 1 else 1
+
+
+cdef int _max2_bwd(const real* go, const uint8_t* codes, real* gi,
+                   Py_ssize_t NP, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                   int n_threads) noexcept nogil:
+    """Input gradient of _max2_fwd from its tap codes, plane by plane; every
+    input cell is written (+0 off the winners). Planes grouped as in
+    _max2_fwd when H is even. -1: no scratch."""
+    cdef Py_ssize_t G = _pool2_group(NP, H, W, OH, True, n_threads)
+    cdef Py_ssize_t NU = (NP + G - 1) // G
+    cdef Py_ssize_t R = cv_pool2_strip(G * OH, W)
+    cdef Py_ssize_t ng = R * OW + SLACK, nr = 2 * R * W + 2 * SLACK
+    # gs and rs in reals, cs in bytes (rounded up to whole reals)
+    cdef Py_ssize_t nc = (ng + <Py_ssize_t> sizeof(real) - 1) // <Py_ssize_t> sizeof(real)
+    cdef Py_ssize_t per = ng + nc + nr, u, p0, n
+    cdef real* buf
+    cdef real* b
+    if n_threads > NU:
+        n_threads = <int> NU if NU > 0 else 1
+    buf = <real*> malloc(n_threads * per * sizeof(real))
+    if buf == NULL:
+        return -1
+    memset(buf, 0, n_threads * per * sizeof(real))
+    with parallel(num_threads=n_threads):
+        b = buf + threadid() * per
+        for u in prange(NU, schedule='static'):
+            p0 = u * G
+            n = G if NP - p0 > G else NP - p0
+            if real is float:
+                cv_pool2_bwd_plane_f32(go + p0 * OH * OW, codes + p0 * OH * OW, n * H, W,
+                                       n * OH, OW, R, gi + p0 * H * W, b,
+                                       <uint8_t*> (b + ng), b + ng + nc)
+            else:
+                cv_pool2_bwd_plane_f64(go + p0 * OH * OW, codes + p0 * OH * OW, n * H, W,
+                                       n * OH, OW, R, gi + p0 * H * W, b,
+                                       <uint8_t*> (b + ng), b + ng + nc)
+    free(buf)
     return 0
 
 
@@ -479,11 +599,66 @@ def max_pool_forward(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] out,
         return
     if idx is not None:
         ip = &idx[0, 0, 0, 0, 0]
+    cdef Py_ssize_t D = x.shape[2], H = x.shape[3], W = x.shape[4]
+    cdef Py_ssize_t OH = out.shape[3], OW = out.shape[4]
+    cdef int rc
+    if (KD == 1 and sd == 1 and pd == 0 and KH == 2 and KW == 2 and sh == 2 and sw == 2
+            and ph == 0 and pw == 0 and dh == 1 and dw == 1 and out.shape[2] == D
+            and 2 * OH <= H and 2 * OW <= W and H * W < INT32_MAX):
+        with nogil:
+            rc = _max2_fwd(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], ip, NULL, 0,
+                           x.shape[0] * x.shape[1] * D, D, H, W, OH, OW, n_threads)
+        if rc == 0:
+            return
     with nogil:
         _max_fwd(&x[0, 0, 0, 0, 0], &out[0, 0, 0, 0, 0], ip,
                  x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4],
                  out.shape[2], out.shape[3], out.shape[4],
                  KD, KH, KW, sd, sh, sw, pd, ph, pw, dd, dh, dw, n_threads)
+
+
+def max_pool2x2_forward(const real[:, :, ::1] x, real[:, :, ::1] out,
+                        uint8_t[:, :, ::1] codes, int n_threads, bint relu=False):
+    """2x2 max pooling, stride 2, no padding, of (P, H, W) planes into `out`
+    (P, H // 2, W // 2), with each window's winner as a tap code kh * 2 + kw
+    in `codes` (same shape); PyTorch's ties and NaNs. relu: of relu(x), the
+    code 4 marking windows whose gradient is zero (max <= 0)."""
+    cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t OH = out.shape[1], OW = out.shape[2]
+    cdef int rc
+    if (out.shape[0] != P or codes.shape[0] != P or codes.shape[1] != OH
+            or codes.shape[2] != OW or 2 * OH > H or 2 * OW > W):
+        raise ValueError("max_pool2x2_forward: inconsistent shapes")
+    if out.size == 0:
+        return
+    with nogil:
+        rc = _max2_fwd(&x[0, 0, 0], &out[0, 0, 0], NULL, &codes[0, 0, 0], relu, P, 1, H, W,
+                       OH, OW, n_threads)
+    if rc != 0:
+        raise MemoryError("max_pool2x2_forward: no memory for the scratch rows")
+
+
+def max_pool2x2_backward(const real[:, :, ::1] grad_out, const uint8_t[:, :, ::1] codes,
+                         real[:, :, ::1] grad_in, int n_threads):
+    """Fill `grad_in` (P, H, W) (need not be initialized) with the gradient of
+    max_pool2x2_forward from `grad_out` and `codes` (P, OH, OW): the
+    zero-filled scatter-add's values, bit for bit."""
+    cdef Py_ssize_t P = grad_in.shape[0], H = grad_in.shape[1], W = grad_in.shape[2]
+    cdef Py_ssize_t OH = grad_out.shape[1], OW = grad_out.shape[2]
+    cdef int rc
+    if (grad_out.shape[0] != P or codes.shape[0] != P or codes.shape[1] != OH
+            or codes.shape[2] != OW or 2 * OH > H or 2 * OW > W):
+        raise ValueError("max_pool2x2_backward: inconsistent shapes")
+    if grad_in.size == 0:
+        return
+    if grad_out.size == 0:
+        grad_in[:, :, :] = 0
+        return
+    with nogil:
+        rc = _max2_bwd(&grad_out[0, 0, 0], &codes[0, 0, 0], &grad_in[0, 0, 0], P, H, W, OH,
+                       OW, n_threads)
+    if rc != 0:
+        raise MemoryError("max_pool2x2_backward: no memory for the scratch rows")
 
 
 def max_pool_backward(const real[:, ::1] grad_out, const int64_t[:, ::1] idx,

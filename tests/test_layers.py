@@ -161,6 +161,37 @@ def test_cross_entropy_stable():
     assert np.isfinite(ce.backward()).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_against_reference(dtype, rng):
+    """Against float64 NumPy (log-sum-exp), with int32 and int64 labels; NaN
+    logits give a NaN loss; a label out of range is an IndexError, a
+    negative one counts from the end (NumPy indexing, as before)."""
+    z = (rng.standard_normal((64, 10)) * 5).astype(dtype)
+    y = rng.integers(0, 10, 64)
+    z64 = z.astype(np.float64)
+    shifted = z64 - z64.max(axis=1, keepdims=True)
+    logs = np.log(np.exp(shifted).sum(axis=1))
+    expected = -np.mean(shifted[np.arange(64), y] - logs)
+    soft = np.exp(shifted - logs[:, None])
+    onehot = np.eye(10)[y]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for labels in (y, y.astype(np.int32)):
+        ce = L.SoftmaxCrossEntropy()
+        assert abs(ce.forward(z, labels) - expected) <= tol * max(1.0, abs(expected))
+        g = ce.backward()
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, (soft - onehot) / 64, rtol=tol * 10, atol=tol / 64)
+    zn = z.copy()
+    zn[3, 4] = np.nan
+    assert np.isnan(L.SoftmaxCrossEntropy().forward(zn, y))
+    with pytest.raises(IndexError):
+        L.SoftmaxCrossEntropy().forward(z, np.full(64, 10))
+    ce = L.SoftmaxCrossEntropy()
+    assert ce.forward(z, y - 10) == pytest.approx(expected, rel=tol * 10)
+    np.testing.assert_allclose(ce.backward(), (soft - onehot) / 64, rtol=tol * 10,
+                               atol=tol / 64)
+
+
 # ------------------------------------------------------------------ PyTorch
 
 def _torch_copy(torch, ours, theirs):
@@ -325,6 +356,159 @@ def test_linear_small_gemm_restores_blas_threads(rng):
     after = [i["num_threads"] for i in threadpoolctl.threadpool_info()
              if i["user_api"] == "blas"]
     assert after == before
+
+
+def test_linear_small_gemm_runs_blas_on_one_thread(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    real_matmul = np.matmul
+
+    def spy(*args, **kwargs):
+        seen.append([i["num_threads"] for i in threadpoolctl.threadpool_info()
+                     if i["user_api"] == "blas"])
+        return real_matmul(*args, **kwargs)
+
+    fc = L.Linear(40, 30, rng=0)
+    x = rng.standard_normal((8, 40)).astype(np.float32)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        L.np.matmul = spy
+        try:
+            y = fc.forward(x)
+            fc.backward(np.ones_like(y))
+        finally:
+            L.np.matmul = real_matmul
+        after = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                 if i["user_api"] == "blas"]
+    assert len(seen) == 3 and all(n == 1 for s in seen for n in s)
+    assert all(n == 2 for n in after)
+
+
+@pytest.mark.parametrize("shape, options", [
+    ((4, 3, 10, 10), {}), ((4, 3, 7, 9), {}), ((3, 7, 9), {}),
+    ((4, 3, 7, 9), dict(ceil_mode=True)), ((4, 3, 8, 6), dict(ceil_mode=True)),
+    ((4, 3, 8, 8), dict(stride=(2, 2), padding=0, dilation=(1, 1))),
+    ((4, 3, 8, 8), dict(stride=1)), ((4, 3, 9, 9), dict(kernel_size=3, stride=2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool_layer_equals_functional(shape, options, dtype, rng):
+    """2x2 windows keep tap codes rather than indices: same output and input
+    gradient, bit for bit, as max_pool2d and max_pool2d_backward."""
+    options = dict(options)
+    k = options.pop("kernel_size", 2)
+    x = rng.integers(-3, 3, shape).astype(dtype)
+    x.reshape(-1)[::7] = np.nan
+    pool = L.MaxPool2d(k, **options)
+    y = pool.forward(x)
+    ry, idx = F.max_pool2d(x, k, return_indices=True, **options)
+    assert y.tobytes() == ry.tobytes() and y.shape == ry.shape
+    g = rng.standard_normal(y.shape).astype(dtype)
+    g.reshape(-1)[::5] = -0.0
+    gx = pool.backward(g)
+    assert gx.tobytes() == F.max_pool2d_backward(g, idx, x.shape).tobytes()
+    assert pool.backward(g.astype(np.float64)).dtype == np.float64
+
+
+@needs_F("relu", "relu_backward")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sequential_in_place_activations_change_nothing(dtype, rng):
+    """Inside a Sequential, ReLU overwrites the activations and gradients that
+    only it sees: the same outputs, gradients and parameter gradients as the
+    layers called one by one, and the caller's arrays untouched."""
+    net = lenet5(input_size=16, rng=0, dtype=dtype)
+    net.needs_input_grad = True
+    x = rng.standard_normal((3, 1, 16, 16)).astype(dtype)
+    x0 = x.copy()
+    y = net.forward(x)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    g0 = g.copy()
+    gx = net.backward(g)
+    grads = {k: v.copy() for k, v in net.gradients().items()}
+    assert np.array_equal(x, x0) and np.array_equal(g, g0)
+    a = x
+    for layer in net:
+        a = layer.forward(a)
+    assert a.tobytes() == y.tobytes()
+    b = g
+    for layer in reversed(net.layers):
+        b = layer.backward(b)
+    assert b.tobytes() == gx.tobytes()
+    for k, v in net.gradients().items():
+        assert v.tobytes() == grads[k].tobytes(), k
+    # the pools' workspaces never reach the caller: a second backward leaves
+    # the first one's result as it was
+    gx0 = gx.copy()
+    net.forward(x + 1)
+    net.backward(g * 2)
+    assert gx.tobytes() == gx0.tobytes()
+    net = L.Sequential(L.MaxPool2d(2), L.Flatten(), L.Linear(4, 2, rng=0, dtype=dtype))
+    x = rng.standard_normal((2, 1, 4, 4)).astype(dtype)
+    gx = net.backward(np.ones((2, 2), dtype)) if net.forward(x) is not None else None
+    gx0 = gx.copy()
+    net.forward(x)
+    net.backward(np.full((2, 2), 3, dtype))
+    assert gx.tobytes() == gx0.tobytes()
+    # a ReLU last: its output is the caller's, never overwritten later
+    net = L.Sequential(L.Linear(4, 3, rng=0, dtype=dtype), L.ReLU())
+    x = rng.standard_normal((5, 4)).astype(dtype)
+    y = net.forward(x)
+    y0 = y.copy()
+    g = np.ones_like(y)
+    net.backward(g)
+    net.forward(x + 1)
+    assert np.array_equal(y, y0) and np.array_equal(g, np.ones_like(y))
+
+
+@needs_F("relu", "relu_backward")
+@pytest.mark.parametrize("shape", [(3, 4, 10, 10), (2, 3, 7, 9), (3, 9, 8)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sequential_relu_pool_pair_is_relu_then_pool(shape, dtype, rng):
+    """A ReLU followed by a 2x2 MaxPool2d runs as one pass in a Sequential
+    (the pool of relu(x)): the values and the input gradient of relu then
+    max_pool2d, bit for bit, with ties of +-0, NaNs and -0 gradients."""
+    x = rng.integers(-2, 3, shape).astype(dtype)
+    zero = x == 0
+    x[zero] = rng.choice([0.0, -0.0], int(zero.sum()))
+    x.reshape(-1)[::11] = np.nan
+    x0 = x.copy()
+    net = L.Sequential(L.ReLU(), L.MaxPool2d(2))
+    y = net.forward(x)
+    r = F.relu(x)
+    ry, idx = F.max_pool2d(r, 2, return_indices=True)
+    assert y.tobytes() == ry.tobytes()
+    g = rng.standard_normal(y.shape).astype(dtype)
+    g.reshape(-1)[::3] = -0.0
+    g0 = g.copy()
+    gx = net.backward(g)
+    expected = F.relu_backward(F.max_pool2d_backward(g, idx, x.shape), x)
+    assert gx.tobytes() == expected.tobytes()
+    assert x.tobytes() == x0.tobytes() and g.tobytes() == g0.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mixed_step", [None, 0, 2])
+def test_sgd_in_place_update_is_the_formula(mixed_step, dtype, rng):
+    """SGD's update (one flat momentum buffer when every gradient matches its
+    parameter, the per-parameter loop otherwise, or both in turn) gives the
+    bits of ``buf = momentum * buf + g; p -= lr * buf``."""
+    ps = [rng.standard_normal(s).astype(dtype) for s in [(5, 7), (3,), (2, 1, 4)]]
+    qs = [p.copy() for p in ps]
+    opt = L.SGD(ps, lr=0.1, momentum=0.9)
+    bufs = [None] * len(ps)
+    for step in range(4):
+        gs = [rng.standard_normal(p.shape).astype(dtype) for p in ps]
+        # a gradient of the other dtype sends this step through the general loop
+        other = np.float32 if dtype == np.float64 else np.float64
+        gs = [g.astype(other) if step == mixed_step and i == 1 else g
+              for i, g in enumerate(gs)]
+        opt.step(gs)
+        for i, g in enumerate(gs):
+            if bufs[i] is None:
+                bufs[i] = g.astype(dtype)
+            else:
+                bufs[i] *= 0.9
+                bufs[i] += g
+            qs[i] -= dtype(0.1) * bufs[i]
+        for p, q in zip(ps, qs):
+            assert p.tobytes() == q.tobytes(), step
 
 
 def test_dropout_train_eval():

@@ -298,3 +298,107 @@ def test_row_kernels_match_torch(case, dtype, special, rng, torch, assert_close)
             gx = P.avg_pool2d_backward(g, x.shape, k, s, p, ceil, **kw)
             assert_close(gx, ref.avg_pool_backward(g, x.shape, k, stride=s, padding=p,
                                                    ceil_mode=ceil, **kw))
+
+
+# 2x2 windows, stride 2, no padding: a kernel of its own (pyx/_pool_kernels.h),
+# on small maps (a row of outputs shorter than a vector), odd sizes (the last
+# row and column in no window), planes split in strips, and a 3-D (1, 2, 2)
+# window; ties of +-0 and of integers, NaN and -inf everywhere.
+POOL2_SHAPES = [(2, 2), (3, 3), (4, 5), (10, 10), (7, 9), (2, 34), (9, 2), (28, 28),
+                (64, 70), (200, 3), (3, 200)]
+
+
+def _pool2_input(rng, shape, dtype, mode):
+    x = rng.standard_normal(shape).astype(dtype)
+    if mode == "ties":
+        x = rng.integers(-2, 2, shape).astype(dtype)
+        zero = x == 0
+        x[zero] = rng.choice([0.0, -0.0], int(zero.sum()))
+    elif mode == "nan":
+        x[rng.random(shape) < 0.2] = np.nan
+        x[rng.random(shape) < 0.1] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["normal", "ties", "nan"])
+@pytest.mark.parametrize("sp", POOL2_SHAPES, ids=str)
+def test_max_pool_2x2_matches_torch_bitwise(sp, mode, dtype, rng, torch):
+    x = _pool2_input(rng, (2, 3) + sp, dtype, mode)
+    ty, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, return_indices=True)
+    ry, ridx = ref.max_pool(x, 2, 2, 0, 1, False)
+    for workers in (1, 2):
+        y, idx = P.max_pool2d(x, 2, return_indices=True, workers=workers)
+        assert y.tobytes() == ty.numpy().tobytes()      # signed zeros and NaNs included
+        np.testing.assert_array_equal(idx, tidx.numpy())
+        np.testing.assert_array_equal(idx, ridx)
+        np.testing.assert_array_equal(y, ry)
+        assert P.max_pool2d(x, 2, workers=workers).tobytes() == y.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["normal", "ties", "nan"])
+@pytest.mark.parametrize("sp", POOL2_SHAPES, ids=str)
+def test_max_pool_2x2_codes_forward_and_backward(sp, mode, dtype, rng):
+    """The layer's state: tap codes instead of indices, and a backward that
+    writes every cell, bit for bit the scatter-add of max_pool2d_backward."""
+    x = _pool2_input(rng, (2, 3) + sp, dtype, mode)
+    y, idx = P.max_pool2d(x, 2, return_indices=True)
+    H, W = sp
+    g = rng.standard_normal(y.shape).astype(dtype)
+    g[g > 1] = -0.0                      # -0 must come back as the scatter-add's +0
+    expected = P.max_pool2d_backward(g, idx, x.shape)
+    for workers in (1, 2):
+        y2, codes = P._max_pool2x2(x, workers=workers)
+        assert y2.tobytes() == y.tobytes() and codes.dtype == np.uint8
+        oh = np.arange(H // 2)[:, None]
+        ow = np.arange(W // 2)[None, :]
+        np.testing.assert_array_equal((2 * oh + codes // 2) * W + 2 * ow + codes % 2, idx)
+        gi = P._max_pool2x2_backward(g, codes, x.shape, workers=workers)
+        assert gi.dtype == expected.dtype and gi.tobytes() == expected.tobytes()
+
+
+def test_max_pool_2x2_3d_and_ceil(rng, torch):
+    x = rng.standard_normal((2, 3, 4, 6, 8)).astype(np.float32)
+    y, idx = P.max_pool3d(x, (1, 2, 2), return_indices=True)
+    ty, tidx = torch.nn.functional.max_pool3d(torch.from_numpy(x), (1, 2, 2),
+                                              return_indices=True)
+    np.testing.assert_array_equal(y, ty.numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    x = rng.standard_normal((2, 3, 7, 8))
+    for ceil in (False, True):                # odd height: ceil_mode adds windows
+        y, idx = P.max_pool2d(x, 2, ceil_mode=ceil, return_indices=True)
+        ty, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, ceil_mode=ceil,
+                                                  return_indices=True)
+        np.testing.assert_array_equal(y, ty.numpy())
+        np.testing.assert_array_equal(idx, tidx.numpy())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(64, 16, 10, 10), (40, 7, 4, 7), (33, 5, 6, 2),
+                                   (50, 4, 5, 6)], ids=str)
+def test_max_pool_2x2_codes_many_planes(shape, dtype, rng):
+    """Many small planes (grouped into work units of several planes by the
+    kernels when H is even), with and without the fused relu."""
+    x = _pool2_input(rng, shape, dtype, "ties")
+    x.reshape(-1)[::13] = np.nan
+    H, W = shape[-2:]
+    oh = np.arange(H // 2)[:, None]
+    ow = np.arange(W // 2)[None, :]
+    for relu in (False, True):
+        xr = np.where(x <= 0, dtype(0), x) if relu else x      # relu(x), NaNs kept
+        y, idx = P.max_pool2d(xr, 2, return_indices=True)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        expected = P.max_pool2d_backward(g, idx, x.shape)
+        if relu:
+            expected = np.where(x <= 0, dtype(0), expected)      # relu_backward
+        for workers in (1, 2):
+            y2, codes = P._max_pool2x2(x, workers=workers, relu=relu)
+            assert y2.tobytes() == y.tobytes()
+            live = codes < 4
+            assert relu or live.all()
+            np.testing.assert_array_equal(live, ~(y <= 0) if relu else live)
+            np.testing.assert_array_equal(
+                ((2 * oh + codes // 2) * W + 2 * ow + codes % 2)[live], idx[live])
+            gi = P._max_pool2x2_backward(g, codes, x.shape, workers=workers)
+            assert gi.tobytes() == expected.tobytes()
