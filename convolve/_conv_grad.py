@@ -229,12 +229,14 @@ def weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers):
 
 def blocked_weight_grad_pays(w_shape, groups, itemsize):
     """Whether the blocked weight gradient (:func:`weight_grad_blocked`) runs:
-    its channel panels at least three-quarters full (LeNet's 6 output
-    channels fill 6 of 8 float lanes; depthwise layers do not) and a tap
-    block's worth of reduction (input channels per group x taps)."""
+    panels of two vectors of output channels (16 floats, 8 doubles) at least
+    three-quarters full, and a tap block's worth of reduction (input channels
+    per group x taps). Fewer channels (LeNet's first layer: 6) run faster on
+    the batch-lane or dot-product kernels: the one-vector tiles of 8 taps are
+    load-bound and the short reduction leaves most tap blocks part empty."""
     Og = w_shape[0] // groups
-    jw = _engine.blocked_width(Og, itemsize)
-    return 4 * Og >= 3 * jw * -(-Og // jw) and math.prod(w_shape[1:]) >= 16
+    jw = 16 if itemsize == 4 else 8
+    return Og >= jw and 4 * Og >= 3 * jw * -(-Og // jw) and math.prod(w_shape[1:]) >= 16
 
 
 def weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers):
@@ -302,11 +304,11 @@ def weight_grad_padded(xp, gy, kernel, stride, dilation, groups, workers):
     Cg, Og = C // groups, O // groups
     if gy.size and blocked_weight_grad_pays((O, Cg) + tuple(kernel), groups, xp.itemsize):
         return weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers)
+    if gy.size and batchlane_weight_grad_pays(N, xp.itemsize, kernel, gy.shape[2:], stride):
+        return weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers)
     if (direct_weight_grad_pays(O, Cg, groups, kernel) and (len(kernel) < 3 or stride[0] == 1)
             and gy.size):
         return weight_grad_direct(xp, gy, kernel, stride, dilation, groups, workers)
-    if gy.size and batchlane_weight_grad_pays(N, xp.itemsize, kernel, gy.shape[2:], stride):
-        return weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers)
     osp = gy.shape[2:]
     P = math.prod(osp)
     KK = math.prod(kernel)
@@ -484,7 +486,9 @@ def weight_grad(d, x, grad_out, weight_shape, stride, padding, dilation, groups,
                                        st.stride, st.dilation, st.groups, workers)
     elif (st.padding_mode == "zeros" and gy.size and (d < 3 or st.stride[0] == 1)
             and direct_weight_grad_pays(st.w_shape[0], st.w_shape[1], st.groups, st.kernel)
-            and not blocked_weight_grad_pays(st.w_shape, st.groups, dtype.itemsize)):
+            and not blocked_weight_grad_pays(st.w_shape, st.groups, dtype.itemsize)
+            and not batchlane_weight_grad_pays(xb.shape[0], dtype.itemsize, st.kernel,
+                                               gy.shape[2:], st.stride)):
         # zero padding stays implicit (no padded copy of the input)
         gw = weight_grad_direct(np.ascontiguousarray(xb), gy, st.kernel, st.stride,
                                 st.dilation, st.groups, workers,
