@@ -37,13 +37,15 @@ METHODS = ("direct", "fft", "oa")
 MAX_DIRECT_MACS = 2e9      # slower cases are never near a crossover
 
 
-def timeit(f, budget=0.15, reps=5):
+def timeit(f, budget=0.15, reps=5, min_reps=2, clock=time.perf_counter):
+    """Best of up to `reps` timed calls (at least `min_reps`) within `budget`
+    seconds, after one warm-up call."""
     f()
     best, spent, n = math.inf, 0.0, 0
-    while n < reps and (spent < budget or n < 2):
-        t = time.perf_counter()
+    while n < reps and (spent < budget or n < min_reps):
+        t = clock()
         f()
-        dt = time.perf_counter() - t
+        dt = clock() - t
         best, spent, n = min(best, dt), spent + dt, n + 1
     return best
 

@@ -30,6 +30,7 @@ from scipy.optimize import nnls
 from threadpoolctl import threadpool_limits
 
 import convolve
+import fit_dispatch            # tools/ is the script's directory
 from convolve import _dispatch
 from convolve import functional as F
 
@@ -41,15 +42,9 @@ MAX_MACS = 1.5e9        # direct work per problem (a few tenths of a second)
 MAX_FFT_ELEMS = 4e7     # planes * transform size per problem
 
 
-def timeit(f, budget=0.4, reps=3):
-    f()
-    best, spent, n = math.inf, 0.0, 0
-    while n < reps and (spent < budget or n < 1):
-        t = time.process_time()
-        f()
-        dt = time.process_time() - t
-        best, spent, n = min(best, dt), spent + dt, n + 1
-    return best
+def timeit(f):
+    """CPU-time minimum (the least disturbed on a shared machine)."""
+    return fit_dispatch.timeit(f, budget=0.4, reps=3, min_reps=1, clock=time.process_time)
 
 
 def draw(rng):
