@@ -31,8 +31,7 @@
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t, INT32_MAX, INT64_MAX
 from libc.math cimport INFINITY
-from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.stdlib cimport calloc, malloc, free
 
 from _types cimport real
 
@@ -282,12 +281,10 @@ cdef int _max2_fwd(const real* x, real* out, int64_t* idx, uint8_t* codes, int r
     cdef Py_ssize_t per = 3 * nf + 3 * no, u, p0, rows
     cdef real* buf
     cdef real* b
-    if n_threads > NU:
-        n_threads = <int> NU if NU > 0 else 1
-    buf = <real*> malloc(n_threads * per * sizeof(real))
+    n_threads = _units_threads(NU, n_threads)
+    buf = <real*> calloc(n_threads * per, sizeof(real))
     if buf == NULL:
         return -1
-    memset(buf, 0, n_threads * per * sizeof(real))
     with parallel(num_threads=n_threads):
         b = buf + threadid() * per
         for u in prange(NU, schedule='static'):
@@ -311,6 +308,13 @@ cdef int _max2_fwd(const real* x, real* out, int64_t* idx, uint8_t* codes, int r
                                        <int64_t*> (b + 3 * nf + 2 * no))
     free(buf)
     return 0
+
+
+cdef inline int _units_threads(Py_ssize_t NU, int n_threads) noexcept nogil:
+    """Threads for NU work units: no more threads than units, at least one."""
+    if n_threads > NU:
+        return <int> NU if NU > 0 else 1
+    return n_threads
 
 
 cdef inline Py_ssize_t _pool2_group(Py_ssize_t NP, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
@@ -342,12 +346,10 @@ cdef int _max2_bwd(const real* go, const uint8_t* codes, real* gi,
     cdef Py_ssize_t per = ng + nc + nr, u, p0, n
     cdef real* buf
     cdef real* b
-    if n_threads > NU:
-        n_threads = <int> NU if NU > 0 else 1
-    buf = <real*> malloc(n_threads * per * sizeof(real))
+    n_threads = _units_threads(NU, n_threads)
+    buf = <real*> calloc(n_threads * per, sizeof(real))
     if buf == NULL:
         return -1
-    memset(buf, 0, n_threads * per * sizeof(real))
     with parallel(num_threads=n_threads):
         b = buf + threadid() * per
         for u in prange(NU, schedule='static'):
