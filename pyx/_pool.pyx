@@ -32,6 +32,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t, INT32_MAX, INT64_MAX
 from libc.math cimport INFINITY
 from libc.stdlib cimport calloc, malloc, free
+from libc.string cimport memset
 
 from _types cimport real
 
