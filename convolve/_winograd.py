@@ -19,22 +19,17 @@ WORKSPACE_TOTAL = 24 << 20
 MIN_CHANNELS = 16
 
 
-def pack_weight(w):
-    """(K, C, 3, 3) weights -> U packed as (16, Kp/6, C, 6), Kp = K rounded up to 6.
+def pack_weight(w, n_threads=1):
+    """(K, C, 3, 3) weights -> (U packed as (16, Kp/6, C, 6), all finite?), Kp = K
+    rounded up to 6.
 
     ``U[a*4+b, p, c, r] = (G w[p*6 + r, c] G^T)[a, b]``: the [C][6] panels the
-    micro-kernel broadcasts from (zero rows pad K)."""
+    micro-kernel broadcasts from (zero rows pad K). Computed by the compiled
+    kernel (numpy's strided 3-element slices had cost 18 ms for 256x256
+    weights, as much as the convolution)."""
     K, C = w.shape[:2]
-    Kp = -(-K // MR) * MR
-    # G w G^T written out (no BLAS call: OpenBLAS threads would spin next to ours)
-    r = np.stack([w[..., 0, :], (w[..., 0, :] + w[..., 1, :] + w[..., 2, :]) * 0.5,
-                  (w[..., 0, :] - w[..., 1, :] + w[..., 2, :]) * 0.5, w[..., 2, :]])
-    u = np.stack([r[..., 0], (r[..., 0] + r[..., 1] + r[..., 2]) * 0.5,
-                  (r[..., 0] - r[..., 1] + r[..., 2]) * 0.5, r[..., 2]], axis=1)
-    u = u.astype(w.dtype, copy=False).reshape(16, K, C)
-    if Kp != K:
-        u = np.concatenate([u, np.zeros((16, Kp - K, C), w.dtype)], axis=1)
-    return np.ascontiguousarray(u.reshape(16, Kp // MR, MR, C).transpose(0, 1, 3, 2))
+    u = np.empty((16, -(-K // MR), C, MR), w.dtype)
+    return u, _winograd_kernel.pack3x3(w, u, n_threads)
 
 
 def pays(C, K, out_hw):
@@ -75,8 +70,8 @@ def correlate(x, w, out, bias, pad, n_threads):
     N, C, _, H, W = x.shape
     K = w.shape[0]
     OH, OW = out.shape[3:]
-    u = pack_weight(w.reshape(K, C, 3, 3))
-    if not np.isfinite(u).all():
+    u, finite = pack_weight(w[:, :, 0], n_threads)
+    if not finite:
         return False
     R = tile_rows(C, K, x.itemsize, (OH, OW), N, n_threads)
     return _winograd_kernel.correlate3x3(x.reshape(N, C, H, W), u, out.reshape(N, K, OH, OW),

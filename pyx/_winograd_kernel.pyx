@@ -213,6 +213,59 @@ cdef int _winograd(const real* x, const real* U, real* out, const real* bias,
     return 1 if bad else 0
 
 
+cdef inline double _pack_one(const real[:, :, :, :] w, real* u, Py_ssize_t k, Py_ssize_t c,
+                             Py_ssize_t plane) noexcept nogil:
+    """u[xi * plane] = (G w[k, c] G^T)[xi] for the 16 xi; returns their sum."""
+    cdef real r[12]
+    cdef Py_ssize_t j, i
+    cdef double chk = 0
+    cdef real a, b, d
+    for j in range(3):          # r = G g: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2
+        a = w[k, c, 0, j]
+        b = w[k, c, 1, j]
+        d = w[k, c, 2, j]
+        r[j] = a
+        r[3 + j] = (a + b + d) * <real> 0.5
+        r[6 + j] = (a - b + d) * <real> 0.5
+        r[9 + j] = d
+    for i in range(4):          # u = r G^T: the same on each row of r
+        a = r[3 * i]
+        b = r[3 * i + 1]
+        d = r[3 * i + 2]
+        u[(4 * i) * plane] = a
+        u[(4 * i + 1) * plane] = (a + b + d) * <real> 0.5
+        u[(4 * i + 2) * plane] = (a - b + d) * <real> 0.5
+        u[(4 * i + 3) * plane] = d
+        chk += a + b + d
+    return chk
+
+
+def pack3x3(const real[:, :, :, :] w, real[:, :, :, ::1] u, int n_threads):
+    """u (16, Kp/6, C, 6) = U = G w G^T of the (K, C, 3, 3) weights w (any strides),
+    ``u[a*4+b, p, c, r] = (G w[p*6 + r, c] G^T)[a, b]``, the [C][6] panels the
+    micro-kernel broadcasts from; rows k >= K are zero. Returns whether every
+    entry is finite. Parallel over output channels: each entry is written by
+    one thread, the same values for any thread count."""
+    cdef Py_ssize_t K = w.shape[0], C = w.shape[1], P = u.shape[1], k, c, p, r, i
+    cdef Py_ssize_t plane = P * C * CV_GEMM_MR
+    cdef double chk = 0
+    cdef real* base = &u[0, 0, 0, 0]
+    if w.shape[2] != 3 or w.shape[3] != 3 or u.shape[0] != 16 or u.shape[2] != C \
+            or u.shape[3] != CV_GEMM_MR or P * CV_GEMM_MR < K:
+        raise ValueError("pack3x3: w must be (K, C, 3, 3) and u (16, ceil(K/6), C, 6)")
+    with nogil:
+        for k in prange(P * CV_GEMM_MR, num_threads=n_threads, schedule='static'):
+            p = k // CV_GEMM_MR
+            r = k - p * CV_GEMM_MR
+            for c in range(C):
+                if k < K:
+                    chk += _pack_one(w, base + (p * C + c) * CV_GEMM_MR + r, k, c, plane)
+                else:
+                    for i in range(16):
+                        base[i * plane + (p * C + c) * CV_GEMM_MR + r] = 0
+    return chk - chk == 0
+
+
 def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
                  real[:, :, :, ::1] out, bias, Py_ssize_t ph, Py_ssize_t pw,
                  Py_ssize_t tile_rows, int n_threads):

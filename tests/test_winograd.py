@@ -121,3 +121,24 @@ def test_unknown_method(rng):
     with pytest.raises(ValueError, match="method must be one of"):
         conv2d(rng.standard_normal((1, 2, 8, 8)), rng.standard_normal((2, 2, 3, 3)),
                method="gemm3")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("K", [1, 6, 7, 13])
+def test_packed_transform_is_g_w_gt(K, dtype, rng):
+    """The compiled weight transform equals G w G^T computed with einsum, for
+    strided (flipped) weights and K not a multiple of the panel height."""
+    from convolve import _winograd
+    G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]])
+    C = 5
+    w = rng.standard_normal((K, C, 3, 3)).astype(dtype)[:, :, ::-1, ::-1]
+    u, finite = _winograd.pack_weight(w, n_threads=2)
+    assert finite
+    ref = np.einsum("ai,kcij,bj->abkc", G, w.astype(np.float64), G).reshape(16, K, C)
+    Kp = u.shape[1] * 6
+    got = u.transpose(0, 1, 3, 2).reshape(16, Kp, C)
+    np.testing.assert_allclose(got[:, :K], ref, rtol=1e-6 if dtype == np.float32 else 1e-15,
+                               atol=1e-6 if dtype == np.float32 else 1e-15)
+    assert not got[:, K:].any()
+    w[0, 0, 1, 1] = np.nan
+    assert not _winograd.pack_weight(w, n_threads=1)[1]
