@@ -3,9 +3,10 @@
 from _types cimport real
 
 cdef extern from "_gemm_kernels.h" nogil:
-    void cv_gemm6_f32(float* c, Py_ssize_t ldc, const float* a, const float* b, Py_ssize_t K)
+    void cv_gemm6_f32(float* c, Py_ssize_t ldc, const float* a, const float* b,
+                      Py_ssize_t ldb, Py_ssize_t K)
     void cv_gemm6_f64(double* c, Py_ssize_t ldc, const double* a, const double* b,
-                      Py_ssize_t K)
+                      Py_ssize_t ldb, Py_ssize_t K)
     void cv_pgemm6_f32(float* c, Py_ssize_t ldc, const float* const* p, const Py_ssize_t* off,
                        const float* b, Py_ssize_t K, int accumulate)
     void cv_pgemm6_f64(double* c, Py_ssize_t ldc, const double* const* p,
@@ -29,12 +30,12 @@ cdef inline Py_ssize_t _jw(real* dummy) noexcept nogil:
 
 
 cdef inline void _gemm6(real* c, Py_ssize_t ldc, const real* a, const real* b,
-                        Py_ssize_t K) noexcept nogil:
-    """C[6][JW] (row stride ldc) = sum_k A[k][0:6] (x) B[k][0:JW]."""
+                        Py_ssize_t ldb, Py_ssize_t K) noexcept nogil:
+    """C[6][JW] (row stride ldc) = sum_k A[k][0:6] (x) B[k][0:JW] (row stride ldb)."""
     if real is float:
-        cv_gemm6_f32(c, ldc, a, b, K)
+        cv_gemm6_f32(c, ldc, a, b, ldb, K)
     else:
-        cv_gemm6_f64(c, ldc, a, b, K)
+        cv_gemm6_f64(c, ldc, a, b, ldb, K)
 
 
 cdef inline void _pgemm(Py_ssize_t nr, real* c, Py_ssize_t ldc, const real** p,

@@ -3,7 +3,8 @@
  *     C[r][0:JW] = sum_k A[k][r] * B[k][0:JW]      r in [0, 6)
  *
  * with A packed as [K][6] (a panel of 6 rows of the transformed weights) and
- * B packed as [K][JW] (JW = 16 floats or 8 doubles: two vectors). The 6 x JW
+ * B as [K][JW] rows ldb apart (JW = 16 floats or 8 doubles: two vectors):
+ * packed (ldb = JW), or read in place from a matrix whose rows are long. The 6 x JW
  * block of C lives in 12 vector registers for the whole reduction; each step
  * loads two vectors of B and broadcasts 6 values of A: 12 independent FMA
  * chains (2 FMA ports x latency 4 need at least 8), 8 loads per 12 FMAs,
@@ -65,10 +66,10 @@ typedef long long cv_gvl __attribute__((vector_size(32)));
 
 #define CV_DEFINE_GEMM6(NAME, T, V, L, BCAST)                                 \
 static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
-                        ptrdiff_t K)                                          \
+                        ptrdiff_t ldb, ptrdiff_t K)                           \
 {                                                                             \
     CV_C6X2_ZERO(V);                                                          \
-    for (ptrdiff_t k = 0; k < K; k++, a += 6, b += 2 * L)                     \
+    for (ptrdiff_t k = 0; k < K; k++, a += 6, b += ldb)                       \
         CV_C6X2_STEP(V, L, BCAST, b, a[0], a[1], a[2], a[3], a[4], a[5]);     \
     CV_C6X2_STORE(V, L, c, ldc);                                              \
 }
@@ -221,12 +222,12 @@ CV_DEFINE_WINO_OUT(cv_wino_out_f64, double, cv_gvd, 4, CV_BCAST_F64,
 #else
 #define CV_DEFINE_GEMM6(NAME, T, JW)                                           \
 static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
-                        ptrdiff_t K)                                          \
+                        ptrdiff_t ldb, ptrdiff_t K)                           \
 {                                                                             \
     T acc[6][JW] = {{0}};                                                     \
     for (ptrdiff_t k = 0; k < K; k++)                                         \
         for (int r = 0; r < 6; r++)                                           \
-            for (int j = 0; j < JW; j++) acc[r][j] += a[6 * k + r] * b[JW * k + j];\
+            for (int j = 0; j < JW; j++) acc[r][j] += a[6 * k + r] * b[ldb * k + j];\
     for (int r = 0; r < 6; r++)                                               \
         for (int j = 0; j < JW; j++) c[r * ldc + j] = acc[r][j];              \
 }

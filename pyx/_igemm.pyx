@@ -85,8 +85,11 @@ cdef int _igemm(const real* x, const real* wp, real* out, const real* bias,
                 nrun = nrun + 1
             rs[nrun] = nj
             xc = x + (n * C + g * Cg) * DHW
-            if flat:
-                # 1x1x1 kernel, stride 1, no padding: column j reads x[..., j]
+            if flat and nj == JW:
+                # 1x1x1 kernel, stride 1, no padding: column j reads x[..., j],
+                # and a full block is read in place (rows DHW apart), no copy
+                nrun = 0
+            elif flat:
                 for c in range(Cg):
                     memcpy(B + c * JW, xc + c * DHW + j0, nj * sizeof(real))
                     memset(B + c * JW + nj, 0, (JW - nj) * sizeof(real))
@@ -125,7 +128,10 @@ cdef int _igemm(const real* x, const real* wp, real* out, const real* bias,
                                 for i in range(hi, a1 - a0):
                                     dst[a0 + i] = 0
             for p in range(P6):
-                _gemm6(Ct, JW, wp + (g * P6 + p) * T * 6, B, T)
+                if flat and nj == JW:
+                    _gemm6(Ct, JW, wp + (g * P6 + p) * T * 6, xc + j0, DHW, T)
+                else:
+                    _gemm6(Ct, JW, wp + (g * P6 + p) * T * 6, B, JW, T)
                 nr = Og - 6 * p
                 if nr > 6:
                     nr = 6

@@ -206,7 +206,7 @@ cdef int _winograd(const real* x, const real* U, real* out, const real* bias,
                     for jb in range(JB):
                         _gemm6(M + (xi * Kp + kp * CV_GEMM_MR) * (JB * JW) + jb * JW, JB * JW,
                                U + (xi * n_panels + kp) * C * CV_GEMM_MR,
-                               V + (xi * JB * C + jb * C) * JW, C)
+                               V + (xi * JB * C + jb * C) * JW, JW, C)
             _output_block(M, out + n * K * OH * OW, bias, K, Kp, OH, OW, TX, TXp, ty0, nr,
                           JB * JW, L)
     free(work)
