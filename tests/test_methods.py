@@ -16,6 +16,9 @@ CASES = [  # d, N, C, O, size, kernel, stride, padding, dilation, groups
     (2, 3, 5, 9, 11, (2, 5), (1, 2), ((0, 2), (3, 1)), 1, 1),
     (3, 1, 4, 8, 7, 3, 1, 1, 1, 2), (3, 2, 6, 6, 8, 2, 2, 1, 1, 1),
     (3, 2, 5, 20, 9, 3, (1, 2, 2), 1, (2, 1, 1), 1), (2, 1, 4, 36, 13, 5, 1, "same", 2, 2),
+    # two, three and five output channels per group (the direct kernel's 3-channel tile)
+    (2, 2, 40, 3, 30, 4, 1, 2, 1, 1), (2, 1, 6, 9, 16, 3, 1, 1, 1, 3),
+    (2, 2, 8, 5, 20, 5, 1, 2, 1, 1), (2, 1, 6, 4, 17, 3, 1, (1, 0), 1, 2),
 ]
 
 
@@ -39,6 +42,9 @@ def test_threads_bitwise(method, dtype, rng):
     x = rng.standard_normal((3, 24, 21, 26)).astype(dtype)
     w = rng.standard_normal((30, 12, 3, 3)).astype(dtype)
     kw = dict(stride=2, padding=1, groups=2, method=method)
+    np.testing.assert_array_equal(conv2d(x, w, workers=1, **kw), conv2d(x, w, workers=2, **kw))
+    w = rng.standard_normal((3, 24, 4, 4)).astype(dtype)
+    kw = dict(padding=2, method=method)
     np.testing.assert_array_equal(conv2d(x, w, workers=1, **kw), conv2d(x, w, workers=2, **kw))
 
 
