@@ -88,16 +88,27 @@ def choose_path(out_shape, w_shape, stride, dilation, itemsize, n_threads, group
     return PLANE, _split_for_threads(bh, OH, N * O * OD, n_threads), 1
 
 
+def _panels(w, groups, jw):
+    """Weights (O, Cg, *kernel) -> (groups, ceil(Og/jw), Cg*prod(kernel), jw): each
+    group's output channels as panels of `jw` rows stored tap-major (zero rows
+    pad each group's last panel), by the compiled packer."""
+    O = w.shape[0]
+    Og, taps = O // groups, int(np.prod(w.shape[1:]))
+    nb = -(-Og // jw)
+    if w.dtype not in (np.float32, np.float64):      # the signal family's integers
+        wp = np.zeros((groups, nb * jw, taps), dtype=w.dtype)
+        wp[:, :Og] = w.reshape(groups, Og, taps)
+        return np.ascontiguousarray(wp.reshape(groups, nb, jw, taps).transpose(0, 1, 3, 2))
+    out = np.empty((groups, nb, taps, jw), dtype=w.dtype)
+    _blocked.pack_panels(np.ascontiguousarray(w).reshape(O, taps), out, groups)
+    return out
+
+
 def pack6(w, groups):
     """Weights (O, Cg, KD, KH, KW) -> (groups, ceil(Og/6), Cg*KD*KH*KW, 6): the
     panels of six output channels the STACK path's 6-channel tile reads as
     one stream (zero channels pad the last panel of each group)."""
-    O = w.shape[0]
-    Og, taps = O // groups, int(np.prod(w.shape[1:]))
-    P6 = -(-Og // 6)
-    wp = np.zeros((groups, P6 * 6, taps), dtype=w.dtype)
-    wp[:, :Og] = w.reshape(groups, Og, taps)
-    return np.ascontiguousarray(wp.reshape(groups, P6, 6, taps).transpose(0, 1, 3, 2))
+    return _panels(w, groups, 6)
 
 
 def blocked_width(Og, itemsize):
@@ -113,13 +124,7 @@ def pack_lanes(w, groups):
     the panels of JW output channels (:func:`blocked_width`) the blocked
     direct kernel reads as vectors, tap by tap (zero lanes pad each group's
     last panel)."""
-    O = w.shape[0]
-    Og, taps = O // groups, int(np.prod(w.shape[1:]))
-    jw = blocked_width(Og, w.itemsize)
-    nob = -(-Og // jw)
-    wp = np.zeros((groups, nob * jw, taps), dtype=w.dtype)
-    wp[:, :Og] = w.reshape(groups, Og, taps)
-    return np.ascontiguousarray(wp.reshape(groups, nob, jw, taps).transpose(0, 1, 3, 2))
+    return _panels(w, groups, blocked_width(w.shape[0] // groups, w.itemsize))
 
 
 # ... and when one output row's workspace fits in this much per thread
