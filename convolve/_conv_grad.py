@@ -76,6 +76,15 @@ def transpose_channels(w, groups):
     return w.reshape((groups, Og, Cg) + kernel).swapaxes(1, 2).reshape((Cg * groups, Og) + kernel)
 
 
+def _progression(ks):
+    """The slice selecting the arithmetic progression `ks` (any step sign)."""
+    if len(ks) == 1:
+        return slice(ks[0], ks[0] + 1)
+    step = ks[1] - ks[0]
+    stop = ks[-1] + step
+    return slice(ks[0], None if stop < 0 else stop, step)
+
+
 def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers, crop=None):
     """Gradient with respect to the padded input, shape ``(N, C, *Lp)``, or,
     with ``crop = ((lo, n), ...)`` per axis, only its window ``lo:lo + n``
@@ -101,7 +110,10 @@ def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers, crop=None):
             Q.append(-(-(L - r) // s))
         if any(not ks for ks in taps) or any(q <= 0 for q in Q):
             continue          # no tap lands on this phase: its gradient is 0
-        sub = wt[np.ix_(range(C), range(Og), *taps)] if d else wt
+        # the phase's taps (descending arithmetic progressions) as basic
+        # slices: a view (fancy indexing of the transposed kernel had cost
+        # 0.4 ms per phase for 64 x 32 x 4 x 4 weights)
+        sub = wt[(slice(None), slice(None)) + tuple(_progression(ks) for ks in taps)]
         # phase index m is padded position r + s*m, i.e. r + s*m - lo in the window
         src, dst = [], []
         for r, s, q, (lo, n) in zip(phase, stride, Q, crop):
