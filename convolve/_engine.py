@@ -99,9 +99,9 @@ def _panels(w, groups, jw):
         wp = np.zeros((groups, nb * jw, taps), dtype=w.dtype)
         wp[:, :Og] = w.reshape(groups, Og, taps)
         return np.ascontiguousarray(wp.reshape(groups, nb, jw, taps).transpose(0, 1, 3, 2))
-    out = np.empty((groups, nb, taps, jw), dtype=w.dtype)
-    _blocked.pack_panels(np.ascontiguousarray(w).reshape(O, taps), out, groups)
-    return out
+    out = np.empty((1, groups, nb, taps, jw), dtype=w.dtype)
+    _blocked.pack_panels(np.ascontiguousarray(w).reshape(1, O, taps), out, groups)
+    return out[0]
 
 
 def pack6(w, groups):

@@ -268,41 +268,48 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
     free(ptr_work)
 
 
-def pack_panels(const real[:, ::1] w, real[:, :, :, ::1] out, Py_ssize_t groups):
-    """out[g, b, t, j] = w[g*Og + b*JW + j, t] (zero for b*JW + j >= Og): the
-    rows of the (O, K) weight matrix, group by group, as panels of JW rows
+def pack_panels(const real[:, :, ::1] w, real[:, :, :, :, ::1] out, Py_ssize_t groups,
+                int n_threads=1):
+    """out[i, g, b, t, j] = w[i, g*Og + b*JW + j, t] (zero for b*JW + j >= Og):
+    the rows of each (O, K) matrix w[i], group by group, as panels of JW rows
     stored tap-major, the layout the micro-kernels stream (JW = 6 for the
     6-channel tiles and the implicit GEMM, two vectors for the blocked
-    kernel). One pass writing each panel in order, its JW rows read as JW
-    sequential streams (numpy's zero fill, copy and transposed copy had cost
-    0.2-0.75 ms for 3x3 layers of 64-256 channels, per call)."""
-    cdef Py_ssize_t O = w.shape[0], K = w.shape[1], NB = out.shape[1], JW = out.shape[3]
-    cdef Py_ssize_t Og = O // groups, g, b, t, j, nj
+    kernel: its weights, and the output gradient of its weight gradient
+    with K = pixels). One pass writing each panel in order, its JW rows read
+    as JW sequential streams, panels shared among threads (numpy's zero
+    fill, copy and transposed copy had cost 0.2-0.75 ms for 3x3 layers of
+    64-256 channels, and 4.5 ms for the stem's output gradient)."""
+    cdef Py_ssize_t B = w.shape[0], O = w.shape[1], K = w.shape[2]
+    cdef Py_ssize_t NB = out.shape[2], JW = out.shape[4]
+    cdef Py_ssize_t Og = O // groups, u, i, g, b, t, j, nj
     cdef real* dst
-    cdef const real* rows[32]
-    if out.shape[0] != groups or out.shape[2] != K or NB * JW < Og or Og * groups != O \
-            or JW > 32:
-        raise ValueError("pack_panels: out must be (groups, ceil(Og/JW), K, JW), JW <= 32")
-    if O == 0 or K == 0:
+    cdef const real* r0
+    if out.shape[0] != B or out.shape[1] != groups or out.shape[3] != K or NB * JW < Og \
+            or Og * groups != O or JW > 32:
+        raise ValueError("pack_panels: out must be (B, groups, ceil(Og/JW), K, JW), JW <= 32")
+    if B == 0 or O == 0 or K == 0:
         return
+    cdef real* base = &out[0, 0, 0, 0, 0]
+    cdef const real* src = &w[0, 0, 0]
     with nogil:
-        for g in range(groups):
-            for b in range(NB):
-                dst = &out[g, b, 0, 0]
-                nj = Og - b * JW
-                if nj > JW:
-                    nj = JW
-                for j in range(nj):
-                    rows[j] = &w[g * Og + b * JW + j, 0]
-                if nj == JW:
-                    for t in range(K):
-                        for j in range(JW):
-                            dst[j] = rows[j][t]
-                        dst += JW
-                else:
-                    for t in range(K):
-                        for j in range(nj):
-                            dst[j] = rows[j][t]
-                        for j in range(nj, JW):
-                            dst[j] = 0
-                        dst += JW
+        for u in prange(B * groups * NB, num_threads=n_threads, schedule='static'):
+            b = u % NB
+            g = (u // NB) % groups
+            i = u // (NB * groups)
+            dst = base + u * K * JW
+            nj = Og - b * JW
+            if nj > JW:
+                nj = JW
+            r0 = src + (i * O + g * Og + b * JW) * K      # row j of the panel: r0 + j*K
+            if nj == JW:
+                for t in range(K):
+                    for j in range(JW):
+                        dst[j] = r0[j * K + t]
+                    dst = dst + JW
+            else:
+                for t in range(K):
+                    for j in range(nj):
+                        dst[j] = r0[j * K + t]
+                    for j in range(nj, JW):
+                        dst[j] = 0
+                    dst = dst + JW

@@ -3,6 +3,7 @@ handed to the caller."""
 import threading
 
 import numpy as np
+import pytest
 
 from convolve import _scratch
 from convolve.functional import conv2d_input_grad, conv2d_weight_grad
@@ -57,3 +58,22 @@ def test_results_never_alias_scratch(rng):
     conv2d_input_grad(g2, w, x.shape, padding=1)
     np.testing.assert_array_equal(gw1, keep_w)
     np.testing.assert_array_equal(gx1, keep_x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B, O, groups, K, jw", [(1, 13, 1, 37, 6), (3, 40, 2, 200, 16),
+                                                 (2, 12, 3, 5, 8), (1, 64, 1, 9, 16)])
+def test_pack_panels_matches_numpy(B, O, groups, K, jw, dtype, rng):
+    """The compiled panel packer (weights and the weight gradient's output
+    gradient) against the numpy transpose, ragged panels, any thread count."""
+    from convolve import _blocked
+    w = rng.standard_normal((B, O, K)).astype(dtype)
+    Og = O // groups
+    nb = -(-Og // jw)
+    ref = np.zeros((B, groups, nb * jw, K), dtype)
+    ref[:, :, :Og] = w.reshape(B, groups, Og, K)
+    ref = ref.reshape(B, groups, nb, jw, K).transpose(0, 1, 2, 4, 3)
+    for threads in (1, 2):
+        out = np.full((B, groups, nb, K, jw), np.nan, dtype)
+        _blocked.pack_panels(w, out, groups, threads)
+        np.testing.assert_array_equal(out, ref)
