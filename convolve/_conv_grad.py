@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from . import _blocked, _dispatch, _engine, _scratch, _wgrad
+from . import _batchlane, _blocked, _dispatch, _engine, _scratch, _wgrad
 from ._threads import resolve_workers
 from ._validate import check_size, int_tuple, nn_dtype, positive_int
 
@@ -225,14 +225,17 @@ def weight_grad_batchlane(xp, gy, kernel, dilation, groups, workers):
     O = gy.shape[1]
     lanes = _engine.batch_lanes(xp.itemsize)
     Np = -(-N // lanes) * lanes
-    xt = np.zeros((C,) + xp.shape[2:] + (Np,), dtype=xp.dtype)
-    xt[..., :N] = np.moveaxis(xp, 0, -1)
-    gt = np.zeros((O,) + gy.shape[2:] + (Np,), dtype=gy.dtype)
-    gt[..., :N] = np.moveaxis(gy, 0, -1)
     Lp, osp = lift + xp.shape[2:], lift + gy.shape[2:]
     k5, d5 = lift + tuple(kernel), lift + tuple(dilation)
     part = np.zeros((1, O, C // groups) + k5, dtype=gy.dtype)
     n_threads = resolve_workers(workers, N * O * (C // groups) * math.prod(k5) * math.prod(osp))
+    # batch-last copies (zero lanes beyond N) by the compiled transpose
+    xt = _scratch.scratch("wgrad_xt", (C,) + Lp + (Np,), xp.dtype)
+    _batchlane.to_batch_last(np.ascontiguousarray(xp).reshape((N, C) + Lp), xt, (0, 0, 0),
+                             n_threads)
+    gt = _scratch.scratch("wgrad_gt", (O,) + osp + (Np,), gy.dtype)
+    _batchlane.to_batch_last(np.ascontiguousarray(gy).reshape((N, O) + osp), gt, (0, 0, 0),
+                             n_threads)
     _wgrad.weight_grad(xt.reshape((1, C) + Lp[:2] + (Lp[2] * Np,)),
                        gt.reshape((1, O) + osp[:2] + (osp[2] * Np,)), part, groups,
                        d5[:2] + (d5[2] * Np,), n_threads)

@@ -317,17 +317,20 @@ def correlate_batch(x, w, out, bias, stride, dilation, pad, groups, n_threads):
     # the padded extent the windows read (trailing padding implied by the output size)
     ext = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip((OD, OH, OW), stride,
                                                                 (KD, KH, KW), dilation)]
+    # every element written by the compiled transposes (borders, padding lanes)
     xt = _scratch.scratch("batch_xt", (C,) + tuple(max(e, p + n) for e, p, n
                                                    in zip(ext, pad, (D, H, W))) + (Np,),
-                          x.dtype, zero=True)
-    xt[:, pad[0]:pad[0] + D, pad[1]:pad[1] + H, pad[2]:pad[2] + W, :N] = \
-        x.transpose(1, 2, 3, 4, 0)
+                          x.dtype)
+    _batchlane.to_batch_last(x, xt, tuple(pad), n_threads)
     outt = _scratch.scratch("batch_outt", (O, OD, OH, OW, Np), x.dtype)
     # taps in the order (kd, kh, kw, c): the kernel sums runs of valid taps only
     _batchlane.correlate(xt, pack6(np.ascontiguousarray(w.transpose(0, 2, 3, 4, 1)), groups),
                          outt, bias, (KD, KH, KW), tuple(stride), tuple(dilation),
                          tuple(pad), (D, H, W), groups, n_threads)
-    out[...] = outt[..., :N].transpose(4, 0, 1, 2, 3)
+    if out.flags.c_contiguous:
+        _batchlane.from_batch_last(outt, out, n_threads)
+    else:
+        out[...] = outt[..., :N].transpose(4, 0, 1, 2, 3)
     return out
 
 

@@ -16,6 +16,7 @@
 
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 
 from _types cimport real
 from _openmp cimport omp_get_thread_num
@@ -164,3 +165,70 @@ def correlate(const real[:, :, :, :, ::1] xt, const real[:, :, :, ::1] wpack,
                             dst[i] = acc[j * T4 + i]
     free(work)
     free(off)
+
+
+def to_batch_last(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] xt, tuple pad,
+                  int n_threads):
+    """xt (C, Dp, Hp, Wp, Np) = x (N, C, D, H, W) with the batch last, placed at
+    the leading padding `pad` (pd, ph, pw), zeros everywhere else (borders and
+    lanes n >= N): every element of xt written once, rows shared among
+    threads (numpy's transposing copy and zero fill had cost as much as the
+    LeNet kernels themselves)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], D = x.shape[2], H = x.shape[3]
+    cdef Py_ssize_t W = x.shape[4]
+    cdef Py_ssize_t Dp = xt.shape[1], Hp = xt.shape[2], Wp = xt.shape[3], Np = xt.shape[4]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
+    cdef Py_ssize_t img = C * D * H * W, r, c, d, h, w, n
+    cdef real* dst
+    cdef real* row
+    cdef const real* src
+    if xt.shape[0] != C or Np < N or pd < 0 or ph < 0 or pw < 0 or pd + D > Dp \
+            or ph + H > Hp or pw + W > Wp:
+        raise ValueError("to_batch_last: xt must be (C, >= pd + D, >= ph + H, >= pw + W, >= N)")
+    if xt.size == 0:
+        return
+    cdef real* base = &xt[0, 0, 0, 0, 0]
+    cdef const real* xp = &x[0, 0, 0, 0, 0] if x.size else NULL
+    with nogil:
+        for r in prange(C * Dp * Hp, num_threads=n_threads, schedule='static'):
+            c = r // (Dp * Hp)
+            d = (r // Hp) % Dp - pd
+            h = r % Hp - ph
+            dst = base + r * Wp * Np
+            if d < 0 or d >= D or h < 0 or h >= H:
+                memset(dst, 0, Wp * Np * sizeof(real))
+                continue
+            memset(dst, 0, pw * Np * sizeof(real))
+            src = xp + ((c * D + d) * H + h) * W
+            for w in range(W):
+                row = dst + (pw + w) * Np
+                for n in range(N):
+                    row[n] = src[n * img + w]
+                for n in range(N, Np):
+                    row[n] = 0
+            memset(dst + (pw + W) * Np, 0, (Wp - pw - W) * Np * sizeof(real))
+
+
+def from_batch_last(const real[:, :, :, :, ::1] outt, real[:, :, :, :, ::1] out,
+                    int n_threads):
+    """out (N, O, OD, OH, OW) = the first N lanes of outt (O, OD, OH, OW, Np),
+    transposed back (rows shared among threads)."""
+    cdef Py_ssize_t N = out.shape[0], O = out.shape[1], OD = out.shape[2]
+    cdef Py_ssize_t OH = out.shape[3], OW = out.shape[4], Np = outt.shape[4]
+    cdef Py_ssize_t img = O * OD * OH * OW, r, n, w
+    cdef real* dst
+    cdef const real* src
+    if outt.shape[0] != O or outt.shape[1] != OD or outt.shape[2] != OH \
+            or outt.shape[3] != OW or Np < N:
+        raise ValueError("from_batch_last: outt must be (O, OD, OH, OW, >= N)")
+    if out.size == 0:
+        return
+    cdef real* ob = &out[0, 0, 0, 0, 0]
+    cdef const real* tb = &outt[0, 0, 0, 0, 0]
+    with nogil:
+        for r in prange(O * OD * OH, num_threads=n_threads, schedule='static'):
+            src = tb + r * OW * Np
+            for n in range(N):
+                dst = ob + n * img + r * OW
+                for w in range(OW):
+                    dst[w] = src[w * Np + n]

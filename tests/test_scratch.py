@@ -77,3 +77,20 @@ def test_pack_panels_matches_numpy(B, O, groups, K, jw, dtype, rng):
         out = np.full((B, groups, nb, K, jw), np.nan, dtype)
         _blocked.pack_panels(w, out, groups, threads)
         np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_last_transposes_match_numpy(dtype, rng):
+    """The batch-lane kernel's compiled transposes: every element of the
+    destination written (borders and padding lanes zero), any thread count."""
+    from convolve import _batchlane
+    x = rng.standard_normal((5, 3, 2, 4, 6)).astype(dtype)
+    ref = np.zeros((3, 4, 7, 9, 8), dtype)
+    ref[:, 1:3, 2:6, 3:9, :5] = x.transpose(1, 2, 3, 4, 0)
+    for threads in (1, 2):
+        xt = np.full(ref.shape, np.nan, dtype)
+        _batchlane.to_batch_last(x, xt, (1, 2, 3), threads)
+        np.testing.assert_array_equal(xt, ref)
+        back = np.full(x.shape, np.nan, dtype)
+        _batchlane.from_batch_last(np.ascontiguousarray(ref[:, 1:3, 2:6, 3:9]), back, threads)
+        np.testing.assert_array_equal(back, x)
