@@ -15,6 +15,7 @@
 
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
 
 from _openmp cimport omp_get_thread_num
 
@@ -48,6 +49,10 @@ cdef inline void _dotk(const real* a, Py_ssize_t lda, const real* b, Py_ssize_t 
         cv_dotk_f64(a, lda, b, ldb, bstep, rows, cols, K, res)
 
 
+cdef enum:
+    ROWBUF_BYTES = 256 * 1024   # per-thread padded-row buffer (see `padded` below)
+
+
 def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
                 real[:, :, :, :, :, ::1] part, Py_ssize_t groups, tuple dilation,
                 int n_threads, tuple pad=(0, 0, 0)):
@@ -77,20 +82,34 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
     cdef real* acc          # per thread: 7 partial and 7 running sums
     cdef real* tot
     cdef real* work
+    cdef real* rbuf
     cdef const real* xb
     cdef const real* gb
     cdef real* pb
+    # Padded rows: when implicit padding clips the taps' columns (pw > 0, or
+    # the last taps reaching past the input), each image's rows are copied
+    # into a per-thread zero-bordered buffer of pitch Wb and every tap runs
+    # over the full output width in vectors; without it the columns common
+    # to the run shrink (54 of 56 for a padded 3x3) and each tap's edge
+    # columns run as scalar chains, more than half the time of depthwise
+    # layers. Buffers up to ROWBUF_BYTES per thread.
+    cdef Py_ssize_t Wb = OW + (KW - 1) * dw
+    cdef bint padded = (pw >= 0 and (pw > 0 or W + pw < Wb) and OH * Wb * <Py_ssize_t> sizeof(real)
+                        <= ROWBUF_BYTES)
+    cdef Py_ssize_t per_thread = 2 * KB + (OH * Wb if padded else 0)
+    cdef Py_ssize_t ncp = W if W < Wb - pw else Wb - pw
     if n_units == 0 or N == 0 or OD * OH * OW == 0:
         return
     xb = &xp[0, 0, 0, 0, 0]
     gb = &gy[0, 0, 0, 0, 0]
     pb = &part[0, 0, 0, 0, 0, 0]
-    work = <real*> malloc(n_threads * 2 * KB * sizeof(real))
+    work = <real*> malloc(n_threads * per_thread * sizeof(real))
     if work == NULL:
         raise MemoryError("convolve: could not allocate the weight-gradient workspace")
     with nogil, parallel(num_threads=n_threads):
-        acc = work + omp_get_thread_num() * 2 * KB
+        acc = work + omp_get_thread_num() * per_thread
         tot = acc + KB
+        rbuf = tot + KB
         for u in prange(n_units, schedule='dynamic'):
             m = u
             kr = m % n_runs
@@ -133,6 +152,21 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
                     grow = gb + (((n * O + o) * OD + od) * OH + oh_lo) * OW
                     xrow = xb + (((n * C + (o // Og) * Cg + c) * D + idd) * H
                                  + oh_lo + kh * dh - ph) * W
+                    if padded:
+                        # buffer column b holds input column b - pw (zeros outside)
+                        for r in range(oh_hi - oh_lo):
+                            memset(rbuf + r * Wb, 0, pw * sizeof(real))
+                            if ncp > 0:
+                                memcpy(rbuf + r * Wb + pw, xrow + r * W, ncp * sizeof(real))
+                                memset(rbuf + r * Wb + pw + ncp, 0,
+                                       (Wb - pw - ncp) * sizeof(real))
+                            else:
+                                memset(rbuf + r * Wb + pw, 0, (Wb - pw) * sizeof(real))
+                        _dotk(grow, OW, rbuf + kw0 * dw, Wb, dw, oh_hi - oh_lo, OW,
+                              <int> cnt, acc)
+                        for t in range(cnt):
+                            tot[t] = tot[t] + acc[t]
+                        continue
                     if hi_i > lo_i:
                         _dotk(grow + lo_i, OW, xrow + lo_i + kw0 * dw - pw, W, dw,
                               oh_hi - oh_lo, hi_i - lo_i, <int> cnt, acc)
