@@ -3,6 +3,8 @@
 Callers hand over 5-D C-contiguous blocks ``x (N, C, D, H, W)``,
 ``w (O, C/groups, KD, KH, KW)`` and the output ``(N, O, OD, OH, OW)``.
 """
+import math
+
 import numpy as np
 
 from . import _batchlane, _blocked, _direct, _igemm, _scratch, _winograd
@@ -93,7 +95,7 @@ def _panels(w, groups, jw):
     group's output channels as panels of `jw` rows stored tap-major (zero rows
     pad each group's last panel), by the compiled packer."""
     O = w.shape[0]
-    Og, taps = O // groups, int(np.prod(w.shape[1:]))
+    Og, taps = O // groups, math.prod(w.shape[1:])
     nb = -(-Og // jw)
     if w.dtype not in (np.float32, np.float64):      # the signal family's integers
         wp = np.zeros((groups, nb * jw, taps), dtype=w.dtype)
@@ -179,7 +181,7 @@ def blocked_pays(w_shape, itemsize):
     store of each 6-pixel tile, and taps to read in place (a 1x1 layer is a
     plain GEMM: the implicit GEMM and direct orders run it)."""
     Og = w_shape[0]
-    T = int(np.prod(w_shape[1:]))
+    T = math.prod(w_shape[1:])
     jw = 16 if itemsize == 4 else 8
     return (Og >= jw and 4 * Og >= 3 * jw * -(-Og // jw) and T >= BLOCKED_MIN_REDUCTION
             and tuple(w_shape[2:]) != (1, 1, 1))
@@ -278,7 +280,7 @@ def gemm_pays(w_shape, stride, groups):
     not already run well: strided (their polyphase rewrite adds zero taps) or
     1x1 (a plain GEMM, no taps to share)."""
     Og, Cg = w_shape[0] // groups, w_shape[1]
-    T = int(np.prod(w_shape[1:]))
+    T = math.prod(w_shape[1:])
     return (Og >= GEMM_MIN_CHANNELS and Cg >= GEMM_MIN_IN_CHANNELS
             and T >= GEMM_MIN_REDUCTION
             and (max(stride[1:]) > 1 or tuple(w_shape[2:]) == (1, 1, 1)))

@@ -11,7 +11,9 @@ import numpy as np
 
 def int_tuple(value, d, name, minimum=None):
     """`value` (int or sequence of `d` ints) as a tuple of `d` Python ints."""
-    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool):
+    if type(value) is int:          # the common case, without the ABC checks below
+        values = (value,) * d
+    elif isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool):
         values = (int(value),) * d
     else:
         try:
@@ -46,11 +48,16 @@ def positive_int(value, name):
     return v
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def nn_dtype(*arrays):
     """Compute dtype of the NN family: float32/float64 kept, NumPy promotion between
     them; integers and bools promote to float64, float16 to float32; complex and
     anything else is a TypeError."""
     dts = [a.dtype for a in arrays if a is not None]
+    if dts[0] in _FLOATS and all(dt == dts[0] for dt in dts):
+        return dts[0]               # the common case, without result_type
     for dt in dts:
         if dt.kind not in "biuf":
             raise TypeError(f"the NN family computes on real floats; got dtype {dt} "
