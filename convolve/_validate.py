@@ -11,8 +11,10 @@ import numpy as np
 
 def int_tuple(value, d, name, minimum=None):
     """`value` (int or sequence of `d` ints) as a tuple of `d` Python ints."""
-    if type(value) is int:          # the common case, without the ABC checks below
+    if type(value) is int:          # the common cases, without the ABC checks below
         values = (value,) * d
+    elif type(value) is tuple and len(value) == d and all(type(v) is int for v in value):
+        values = value
     elif isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool):
         values = (int(value),) * d
     else:
