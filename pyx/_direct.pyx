@@ -54,10 +54,6 @@ cdef extern from "_microkernels.h" nogil:
                       const float* wp, Py_ssize_t ntaps)
     void cv_tile6_f64(double* acc, const double* src, const Py_ssize_t* off,
                       const double* wp, Py_ssize_t ntaps)
-    void cv_tile3_f32(float* acc, const float* src, const Py_ssize_t* off,
-                      const float* wp, Py_ssize_t ntaps)
-    void cv_tile3_f64(double* acc, const double* src, const Py_ssize_t* off,
-                      const double* wp, Py_ssize_t ntaps)
 
 cdef enum:
     TW = 64   # outputs per tile
@@ -134,27 +130,6 @@ cdef inline void _tile6(numeric* acc, const numeric* src, const Py_ssize_t* off,
             for j in range(6):
                 for i in range(T4):
                     acc[j * T4 + i] = acc[j * T4 + i] + wp[6 * t + j] * s[i]
-
-
-cdef inline void _tile3(numeric* acc, const numeric* src, const Py_ssize_t* off,
-                        const numeric* wp, Py_ssize_t ntaps) noexcept nogil:
-    """acc[j * T3 + i] = sum_t wp[6 t + j] * src[off[t] + i], 3 channels j,
-    T3 = 2 * T4 outputs i (4 vectors)."""
-    cdef Py_ssize_t t, i, j
-    cdef const numeric* s
-    cdef Py_ssize_t T3 = 2 * _tile4_width(acc)
-    if numeric is float:
-        cv_tile3_f32(acc, src, off, wp, ntaps)
-    elif numeric is double:
-        cv_tile3_f64(acc, src, off, wp, ntaps)
-    else:
-        for i in range(3 * T3):
-            acc[i] = 0
-        for t in range(ntaps):
-            s = src + off[t]
-            for j in range(3):
-                for i in range(T3):
-                    acc[j * T3 + i] = acc[j * T3 + i] + wp[6 * t + j] * s[i]
 
 
 cdef inline void _scatter(numeric* oplane, const numeric* acc, Py_ssize_t f, Py_ssize_t f_end,
@@ -463,23 +438,10 @@ cdef int _stack(const numeric* x, const numeric* w, const numeric* wp, numeric* 
                 nq = o_end - o
                 if nq > 6:
                     nq = 6
-                wpp = wp + (g * P6 + (o - g * Og) // 6) * ntaps * 6
-                if nq == 2 or nq == 3:
-                    # two or three channels: the 3-channel tile (twice as wide,
-                    # 4 input loads per 12 FMAs) on the panel's first columns,
-                    # where the 6-channel tile would compute half its lanes for
-                    # nothing and the 1-channel tile loads one vector per FMA
-                    for q in range((rows * Wp + 2 * T4 - 1) // (2 * T4)):
-                        _tile3(acc, stk + q * 2 * T4, off, wpp, ntaps)
-                        f_end = (q + 1) * 2 * T4
-                        if f_end > rows * Wp:
-                            f_end = rows * Wp
-                        for j in range(nq):
-                            _scatter(out + (((n * O + o + j) * OD + od) * OH + oh0) * OW,
-                                     acc + j * 2 * T4, q * 2 * T4, f_end, Wp, OW, bias, o + j)
-                    continue
-                if nq == 1:
-                    # one channel: the 1-channel tile (4x wider) wastes nothing
+                if nq <= 3:
+                    # one to three channels: the 1-channel tile (4x wider) per
+                    # channel wastes nothing, where the 6-channel tile would
+                    # compute at least half its lanes for nothing
                     for j in range(nq):
                         for q in range((rows * Wp + TW - 1) // TW):
                             _tile(acc, stk + q * TW, off, w + (o + j) * ntaps, ntaps, 1)
@@ -489,6 +451,7 @@ cdef int _stack(const numeric* x, const numeric* w, const numeric* wp, numeric* 
                             _scatter(out + (((n * O + o + j) * OD + od) * OH + oh0) * OW,
                                      acc, q * TW, f_end, Wp, OW, bias, o + j)
                     continue
+                wpp = wp + (g * P6 + (o - g * Og) // 6) * ntaps * 6
                 for q in range(nt):
                     _tile6(acc, stk + q * T4, off, wpp, ntaps)
                     f_end = (q + 1) * T4

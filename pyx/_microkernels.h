@@ -133,38 +133,6 @@ static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
 { NAME##_acc(acc, src, off, wp, ntaps, 0); }
 CV_DEFINE_TILE6(cv_tile6_f32, float, cv_vf, 8, CV_SPLAT_F32)
 CV_DEFINE_TILE6(cv_tile6_f64, double, cv_vd, 4, CV_SPLAT_F64)
-/* Three output channels at once, a tile of 4 vectors (32 floats or 16
- * doubles): acc[j][i] = sum_t wp[t][j] * src[off[t] + i], j < 3, with the
- * weights read from the [t][6] panels of the 6-channel tile (the first
- * three columns). 12 accumulators, 4 input loads and 3 broadcasts per 12
- * FMAs: the layers with two or three output channels per group and a long
- * reduction (the input gradient of an RGB stem: 3 channels, 64 x 16 taps),
- * where the 1-channel tile loads one input vector per FMA. */
-#define CV_DEFINE_TILE3(NAME, T, V, L, SPLAT)                                  \
-static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
-                        const T *wp, ptrdiff_t ntaps)                         \
-{                                                                             \
-    V a00 = (V){0}, a01 = (V){0}, a02 = (V){0}, a03 = (V){0};                 \
-    V a10 = (V){0}, a11 = (V){0}, a12 = (V){0}, a13 = (V){0};                 \
-    V a20 = (V){0}, a21 = (V){0}, a22 = (V){0}, a23 = (V){0};                 \
-    for (ptrdiff_t t = 0; t < ntaps; t++, wp += 6) {                          \
-        const T *s = src + off[t];                                            \
-        V x0 = *(const V *)(s), x1 = *(const V *)(s + L);                     \
-        V x2 = *(const V *)(s + 2 * L), x3 = *(const V *)(s + 3 * L);         \
-        V v;                                                                  \
-        v = SPLAT(wp[0]); a00 += v * x0; a01 += v * x1; a02 += v * x2; a03 += v * x3;\
-        v = SPLAT(wp[1]); a10 += v * x0; a11 += v * x1; a12 += v * x2; a13 += v * x3;\
-        v = SPLAT(wp[2]); a20 += v * x0; a21 += v * x1; a22 += v * x2; a23 += v * x3;\
-    }                                                                         \
-    *(V *)(acc + 0 * L) = a00; *(V *)(acc + 1 * L) = a01;                     \
-    *(V *)(acc + 2 * L) = a02; *(V *)(acc + 3 * L) = a03;                     \
-    *(V *)(acc + 4 * L) = a10; *(V *)(acc + 5 * L) = a11;                     \
-    *(V *)(acc + 6 * L) = a12; *(V *)(acc + 7 * L) = a13;                     \
-    *(V *)(acc + 8 * L) = a20; *(V *)(acc + 9 * L) = a21;                     \
-    *(V *)(acc + 10 * L) = a22; *(V *)(acc + 11 * L) = a23;                   \
-}
-CV_DEFINE_TILE3(cv_tile3_f32, float, cv_vf, 8, CV_SPLAT_F32)
-CV_DEFINE_TILE3(cv_tile3_f64, double, cv_vd, 4, CV_SPLAT_F64)
 #define CONVOLVE_VECTOR_EXT 1
 #else
 #define CV_DEFINE_TILE(NAME, T, TILE)                                          \
@@ -213,19 +181,6 @@ static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
 { NAME##_acc(acc, src, off, wp, ntaps, 0); }
 CV_DEFINE_TILE6(cv_tile6_f32, float, 16)
 CV_DEFINE_TILE6(cv_tile6_f64, double, 8)
-#define CV_DEFINE_TILE3(NAME, T, TILE)                                         \
-static inline void NAME(T *acc, const T *src, const ptrdiff_t *off,           \
-                        const T *wp, ptrdiff_t ntaps)                         \
-{                                                                             \
-    for (ptrdiff_t i = 0; i < 3 * TILE; i++) acc[i] = 0;                      \
-    for (ptrdiff_t t = 0; t < ntaps; t++) {                                   \
-        const T *s = src + off[t];                                            \
-        for (int j = 0; j < 3; j++)                                           \
-            for (ptrdiff_t i = 0; i < TILE; i++) acc[j * TILE + i] += wp[6 * t + j] * s[i];\
-    }                                                                         \
-}
-CV_DEFINE_TILE3(cv_tile3_f32, float, 32)
-CV_DEFINE_TILE3(cv_tile3_f64, double, 16)
 #define CONVOLVE_VECTOR_EXT 0
 #endif
 
