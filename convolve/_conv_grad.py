@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from . import _batchlane, _blocked, _dispatch, _engine, _scratch, _wgrad
+from . import _batchlane, _blocked, _dispatch, _engine, _igemm, _scratch, _wgrad
 from ._threads import resolve_workers
 from ._validate import check_size, int_tuple, nn_dtype, positive_int
 
@@ -444,6 +444,56 @@ def input_grad_fft(gy, w, Lp, stride, dilation, groups, workers):
     return gxp
 
 
+# Bytes of the column block (taps x pixels of a chunk of images) the col2im
+# input gradient builds at a time
+COL2IM_BYTES = 16 << 20
+
+
+def col2im_pays(w_shape, groups, itemsize):
+    """Whether the input gradient runs as a GEMM and a fold (PyTorch's
+    col2im): few input channels (the correlation's outputs: they cannot fill
+    the blocked kernel's channel panels, and a 1-channel tile per channel
+    rereads the output gradient each time) against many output channels (a
+    reduction long enough for the GEMM), one group. The ResNet stem
+    (64 -> 3 channels, 7 x 7, stride 2) is the case."""
+    O, Cg = w_shape[:2]
+    jw = 16 if itemsize == 4 else 8
+    return (groups == 1 and O >= 32 and 4 * Cg < 3 * jw
+            and Cg * math.prod(w_shape[2:]) >= 24)
+
+
+def input_grad_col2im(gy, w, sp, stride, dilation, pad, workers):
+    """``gx`` = fold(W^T gy): for chunks of images, the columns ``cols[(c, k), p]
+    = sum_o w[o, c, k] gy[o, p]`` by the engine (a 1x1 correlation, the
+    implicit GEMM's in-place path) into a bounded scratch block, then folded
+    onto the unpadded input by the compiled col2im (padding positions
+    dropped). Every multiply-add is a useful one: no stride phases with
+    zero taps, no short phase reductions."""
+    d = len(sp)
+    lift = (1,) * (3 - d)
+    N, O = gy.shape[:2]
+    C, kernel = w.shape[1], w.shape[2:]
+    CK = C * math.prod(kernel)
+    osp = gy.shape[2:]
+    P = math.prod(osp)
+    k5, s5, d5 = lift + tuple(kernel), lift + tuple(stride), lift + tuple(dilation)
+    p5 = (0,) * (3 - d) + tuple(pad)
+    wcol = np.ascontiguousarray(w.reshape(O, CK).T).reshape((CK, O, 1, 1, 1))
+    gx = np.empty((N, C) + tuple(sp), dtype=gy.dtype)
+    gx5 = gx.reshape((N, C) + lift + tuple(sp))
+    gy5 = gy.reshape((N, O, 1, 1, P))
+    chunk = max(1, min(N, COL2IM_BYTES // max(1, CK * P * gy.itemsize)))
+    n_threads = resolve_workers(workers, N * C * math.prod(sp) * math.prod(kernel))
+    for n0 in range(0, N, chunk):
+        n1 = min(N, n0 + chunk)
+        cols = _scratch.scratch("col2im_cols", (n1 - n0, CK, 1, 1, P), gy.dtype)
+        _engine.correlate5(gy5[n0:n1], wcol, cols, None, (1, 1, 1), (1, 1, 1), (0, 0, 0), 1,
+                           workers)
+        _igemm.fold(cols.reshape((n1 - n0) * C, math.prod(k5), P), gx5[n0:n1], k5,
+                    lift + tuple(osp), s5, d5, p5, n_threads)
+    return gx
+
+
 def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, groups,
                padding_mode, flip, workers, method="auto"):
     name = f"conv{d}d_input_grad"
@@ -460,6 +510,11 @@ def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, grou
     if method == "fft":
         gxp = input_grad_fft(gy, w, st.Lp, st.stride, st.dilation, st.groups, workers)
         gx = np.ascontiguousarray(unpad_adjoint(gxp, st.pairs, st.sp, st.padding_mode))
+        return gx[0] if st.unbatched else gx
+    if method == "auto" and st.padding_mode == "zeros" and col2im_pays(w.shape, st.groups,
+                                                                      gy.itemsize):
+        gx = input_grad_col2im(gy, w, st.sp, st.stride, st.dilation,
+                               [lo for lo, _ in st.pairs], workers)
         return gx[0] if st.unbatched else gx
     if st.padding_mode == "zeros" and all(s == 1 for s in st.stride) and min(pads) >= 0:
         # stride 1, zero padding: one correlation with the flipped,

@@ -17,6 +17,8 @@ import itertools
 
 import numpy as np
 
+from . import _igemm
+from ._threads import resolve_workers
 from ._validate import check_size, int_tuple, nn_dtype
 
 __all__ = ["unfold", "fold", "conv_matrix"]
@@ -184,13 +186,13 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     C = CK // K
     check_size((N, C) + tuple(n + 2 * p for n, p in zip(size, padding)), dtype.itemsize,
                "fold")
-    c6 = cols.astype(dtype, copy=False).reshape((N, C) + kernel + out)
-    xp = np.zeros((N, C) + tuple(n + 2 * p for n, p in zip(size, padding)), dtype)
-    for tap in itertools.product(*(range(k) for k in kernel)):
-        xp[(Ellipsis,) + _tap_slices(tap, dilation, stride, out)] += \
-            c6[(slice(None), slice(None)) + tap]
-    x = xp[(Ellipsis,) + tuple(slice(p, p + n) for p, n in zip(padding, size))]
-    x = np.ascontiguousarray(x)
+    # the compiled col2im of the input gradient (pyx/_igemm.pyx): each (n, c)
+    # image summed tap by tap, padding positions dropped
+    x = np.empty((N, C) + tuple(size), dtype)
+    _igemm.fold(np.ascontiguousarray(cols, dtype=dtype).reshape(N * C, K, L),
+                x.reshape((N, C, 1) + tuple(size)), (1,) + tuple(kernel), (1,) + tuple(out),
+                (1,) + tuple(stride), (1,) + tuple(dilation), (0,) + tuple(padding),
+                resolve_workers(None, N * C * K * L))
     return x[0] if unbatched else x
 
 

@@ -171,3 +171,68 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpack,
                      sd, sh, sw, dd, dh, dw, pd, ph, pw, groups, n_threads)
     if err < 0:
         raise MemoryError("convolve: could not allocate the implicit-GEMM workspace")
+
+
+def fold(const real[:, :, ::1] cols, real[:, :, :, :, ::1] out, tuple kernel, tuple osp,
+         tuple stride, tuple dilation, tuple pad, int n_threads):
+    """col2im: out (N, C, D, H, W) = the sum of every tap's columns placed at
+    its window positions,
+
+        out[n, c, od*sd + kd*dd - pd, oh*sh + kh*dh - ph, ow*sw + kw*dw - pw]
+            += cols[n*C + c, (kd*KH + kh)*KW + kw, (od*OH + oh)*OW + ow],
+
+    positions outside `out` dropped (they are the padding). A unit is one
+    (n, c) volume, zeroed then accumulated tap by tap: each element receives
+    at most one term per tap, in tap order, so the sums do not depend on the
+    thread count. Trusts its inputs."""
+    cdef Py_ssize_t N = out.shape[0], C = out.shape[1], D = out.shape[2]
+    cdef Py_ssize_t H = out.shape[3], W = out.shape[4]
+    cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
+    cdef Py_ssize_t OD = osp[0], OH = osp[1], OW = osp[2]
+    cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
+    cdef Py_ssize_t vol = D * H * W, P = OD * OH * OW
+    cdef Py_ssize_t u, kd, kh, kw, od, oh, ow, idd, ih, off0, lo, hi
+    cdef real* dst
+    cdef const real* src
+    cdef real* o
+    if cols.shape[0] != N * C or cols.shape[1] != KD * KH * KW or cols.shape[2] != OD * OH * OW:
+        raise ValueError("fold: cols must be (N*C, KD*KH*KW, OD*OH*OW) for out (N, C, ...)")
+    if out.size == 0:
+        return
+    cdef real* ob = &out[0, 0, 0, 0, 0]
+    cdef const real* cb = &cols[0, 0, 0] if cols.size else NULL
+    with nogil:
+        for u in prange(N * C, num_threads=n_threads, schedule='static'):
+            o = ob + u * vol
+            memset(o, 0, vol * sizeof(real))
+            if cb == NULL:
+                continue
+            for kd in range(KD):
+                for kh in range(KH):
+                    for kw in range(KW):
+                        src = cb + ((u * KD + kd) * KH + kh) * KW * P + kw * P
+                        off0 = kw * dw - pw
+                        # columns ow with 0 <= ow*sw + off0 < W
+                        lo = 0 if off0 >= 0 else (-off0 + sw - 1) // sw
+                        hi = (W - off0 + sw - 1) // sw if W > off0 else 0
+                        if hi > OW:
+                            hi = OW
+                        if lo >= hi:
+                            continue
+                        for od in range(OD):
+                            idd = od * sd + kd * dd - pd
+                            if idd < 0 or idd >= D:
+                                continue
+                            for oh in range(OH):
+                                ih = oh * sh + kh * dh - ph
+                                if ih < 0 or ih >= H:
+                                    continue
+                                dst = o + (idd * H + ih) * W + off0
+                                if sw == 1:
+                                    for ow in range(lo, hi):
+                                        dst[ow] = dst[ow] + src[(od * OH + oh) * OW + ow]
+                                else:
+                                    for ow in range(lo, hi):
+                                        dst[ow * sw] = dst[ow * sw] + src[(od * OH + oh) * OW + ow]

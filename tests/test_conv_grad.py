@@ -219,3 +219,57 @@ def test_unbatched_input_grad():
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+COL2IM = [  # d, C, O, size, kernel, stride, padding, dilation
+    (2, 3, 40, (23, 19), 7, 2, 3, 1), (2, 1, 32, (12, 15), 5, 1, 2, 1),
+    (2, 2, 36, (17, 17), 4, 3, ((2, 0), (1, 3)), 1), (1, 3, 33, (40,), 9, 2, 4, 2),
+    (3, 2, 32, (7, 8, 6), 3, (1, 2, 2), "same", 1), (2, 3, 32, (20, 21), 5, 1, "full", 2),
+]
+
+
+@pytest.mark.parametrize("case", COL2IM, ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_col2im_input_grad(case, dtype):
+    """Few input channels against many output channels take the GEMM + fold
+    input gradient: the adjoint of the forward (dot-test in float64, and
+    against the phase/correlation path), bitwise the same for 1 and 2
+    threads."""
+    from convolve import _conv_grad
+    d, C, O, size, k, s, p, dl = case
+    assert _conv_grad.col2im_pays((O, C) + (k,) * d, 1, np.dtype(dtype).itemsize)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, C) + size)
+    w = rng.standard_normal((O, C) + (k,) * d)
+    kw = dict(stride=s, padding=p, dilation=dl)
+    y = conv(d)(x, w, **kw)
+    g = rng.standard_normal(y.shape)
+    grad = getattr(F, f"conv{d}d_input_grad")
+    gx = grad(g.astype(dtype), w.astype(dtype), x.shape, **kw)
+    assert gx.dtype == dtype and gx.shape == x.shape
+    if dtype == np.float64:
+        lhs = np.vdot(y, g)
+        assert abs(lhs - np.vdot(x, gx)) <= 1e-12 * max(1.0, abs(lhs)) * 100
+    pays = _conv_grad.col2im_pays
+    try:
+        _conv_grad.col2im_pays = lambda *a: False
+        other = grad(g.astype(dtype), w.astype(dtype), x.shape, **kw)
+    finally:
+        _conv_grad.col2im_pays = pays
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(gx, other, rtol=tol, atol=tol * np.abs(other).max())
+    np.testing.assert_array_equal(grad(g.astype(dtype), w.astype(dtype), x.shape, workers=1,
+                                       **kw), gx)
+
+
+def test_col2im_input_grad_in_chunks(monkeypatch):
+    """The column block is bounded: images go through it a few at a time,
+    the same result as all at once."""
+    from convolve import _conv_grad
+    rng = np.random.default_rng(6)
+    g = rng.standard_normal((5, 40, 9, 8))
+    w = rng.standard_normal((40, 3, 5, 5))
+    whole = F.conv2d_input_grad(g, w, (5, 3, 18, 16), stride=2, padding=2)
+    monkeypatch.setattr(_conv_grad, "COL2IM_BYTES", 3 * 75 * 72 * 8 * 2)
+    np.testing.assert_array_equal(F.conv2d_input_grad(g, w, (5, 3, 18, 16), stride=2,
+                                                      padding=2), whole)
