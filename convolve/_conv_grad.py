@@ -250,7 +250,7 @@ def blocked_weight_grad_pays(w_shape, groups, itemsize):
     the batch-lane or dot-product kernels: the one-vector tiles of 8 taps are
     load-bound and the short reduction leaves most tap blocks part empty."""
     Og = w_shape[0] // groups
-    jw = 16 if itemsize == 4 else 8
+    jw = _engine.two_vectors(itemsize)
     return Og >= jw and 4 * Og >= 3 * jw * -(-Og // jw) and math.prod(w_shape[1:]) >= 16
 
 
@@ -268,7 +268,7 @@ def weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers):
     osp = lift + tuple(gy.shape[2:])
     P = math.prod(osp)
     jw = _engine.blocked_width(Og, xp.itemsize)
-    nr = 6 if jw == (16 if xp.itemsize == 4 else 8) else 8
+    nr = 6 if jw == _engine.two_vectors(xp.itemsize) else 8
     nob = -(-Og // jw)
     K = Cg * math.prod(kernel)
     ntb = -(-K // nr)
@@ -457,7 +457,7 @@ def col2im_pays(w_shape, groups, itemsize):
     reduction long enough for the GEMM), one group. The ResNet stem
     (64 -> 3 channels, 7 x 7, stride 2) is the case."""
     O, Cg = w_shape[:2]
-    jw = 16 if itemsize == 4 else 8
+    jw = _engine.two_vectors(itemsize)
     return (groups == 1 and O >= 32 and 4 * Cg < 3 * jw
             and Cg * math.prod(w_shape[2:]) >= 24)
 

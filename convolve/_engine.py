@@ -113,11 +113,17 @@ def pack6(w, groups):
     return _panels(w, groups, 6)
 
 
+def two_vectors(itemsize):
+    """Elements in two 256-bit vectors (16 floats, 8 doubles): the width of the
+    micro-kernels' panels and tiles."""
+    return 16 if itemsize == 4 else 8
+
+
 def blocked_width(Og, itemsize):
     """Output channels per panel of the blocked kernel: two vectors (16 floats,
     8 doubles; tiles of 6 pixels), or one vector (tiles of 8 pixels) when a
     group's channels fill at most one."""
-    lanes = 8 if itemsize == 4 else 4
+    lanes = two_vectors(itemsize) // 2
     return lanes if Og <= lanes else 2 * lanes
 
 
@@ -182,7 +188,7 @@ def blocked_pays(w_shape, itemsize):
     plain GEMM: the implicit GEMM and direct orders run it)."""
     Og = w_shape[0]
     T = math.prod(w_shape[1:])
-    jw = 16 if itemsize == 4 else 8
+    jw = two_vectors(itemsize)
     return (Og >= jw and 4 * Og >= 3 * jw * -(-Og // jw) and T >= BLOCKED_MIN_REDUCTION
             and tuple(w_shape[2:]) != (1, 1, 1))
 
@@ -288,7 +294,7 @@ def gemm_pays(w_shape, stride, groups):
 
 def batch_lanes(itemsize):
     """Images per vector tile of the batch-lane kernel (two vectors)."""
-    return 16 if itemsize == 4 else 8
+    return two_vectors(itemsize)
 
 
 def batch_fills_lanes(N, itemsize):

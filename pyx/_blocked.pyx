@@ -35,6 +35,24 @@ from _openmp cimport omp_get_thread_num
 from _gemm cimport _jw, _pgemm
 
 
+cdef void _tap_offsets(Py_ssize_t* off, Py_ssize_t n, Py_ssize_t K, tuple kernel,
+                       tuple dilation, Py_ssize_t Dp, Py_ssize_t Hp, Py_ssize_t Wp):
+    """off[t] = offset of tap t (order (c, kd, kh, kw)) in a (C, Dp, Hp, Wp) block,
+    for t < n; taps t >= K repeat the last one (padding a tap block)."""
+    cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t t, m, c, kd, kh, kw
+    for t in range(n):
+        m = t if t < K else K - 1
+        kw = m % KW
+        m = m // KW
+        kh = m % KH
+        m = m // KH
+        kd = m % KD
+        c = m // KD
+        off[t] = ((c * Dp + kd * dd) * Hp + kh * dh) * Wp + kw * dw
+
+
 def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
               real[::1] obuf, tuple oshape, tuple ostrides, Py_ssize_t ooff, bias,
               tuple kernel, tuple stride, tuple dilation, tuple pad, Py_ssize_t groups,
@@ -96,12 +114,7 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
         free(off)
         free(ptr_work)
         raise MemoryError("convolve: could not allocate the blocked-direct workspace")
-    for c in range(Cg):
-        for kd in range(KD):
-            for kh in range(KH):
-                for kw in range(KW):
-                    off[((c * KD + kd) * KH + kh) * KW + kw] = \
-                        ((c * Dp + kd * dd) * Hb + kh * dh) * Wp + kw * dw
+    _tap_offsets(off, K, K, kernel, dilation, Dp, Hb, Wp)
     with nogil, parallel(num_threads=n_threads):
         buf = work + omp_get_thread_num() * ws
         acc = buf + buf_len
@@ -235,15 +248,7 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
         free(poff)
         free(ptr_work)
         raise MemoryError("convolve: could not allocate the blocked weight-gradient tables")
-    for t in range(NTB * NR):
-        m = t if t < K else K - 1
-        kw = m % KW
-        m = m // KW
-        kh = m % KH
-        m = m // KH
-        kd = m % KD
-        c = m // KD
-        toff[t] = ((c * Dp + kd * dd) * Hp + kh * dh) * Wp + kw * dw
+    _tap_offsets(toff, NTB * NR, K, kernel, dilation, Dp, Hp, Wp)
     for od in range(OD):
         for oh in range(OH):
             for ow in range(OW):
