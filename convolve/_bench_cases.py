@@ -211,9 +211,10 @@ def _conv2d_cases(spec):
 
     # each algorithm forced, so the dashboard shows which one moved
     methods = ["direct"] + (["gemm", "blocked"] if O // g >= 6 else []) + (
-        ["winograd"] if K == 3 and s == 1 and g == 1 else [])
+        ["winograd2x2", "winograd4x4"] if K == 3 and s == 1 and g == 1 else [])
     return [
-        Case(f"conv2d/{name}/fwd/{m}", "conv_methods", make, fwd_method(m), [], flops=flops)
+        Case(f"conv2d/{name}/fwd/{m}", "conv_methods", make, fwd_method(m), [], flops=flops,
+             dtypes=("float32",) if m == "winograd4x4" else DTYPES)
         for m in methods
     ] + [
         Case(f"conv2d/{name}/fwd", "conv_forward", make, fwd,

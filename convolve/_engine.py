@@ -21,7 +21,9 @@ BATCH_MAX_WIDTH = 32
 BATCH_MIN_JUNK = 0.2    # ... when the junk columns would be a fifth of the row
 # method= values of the NN family's forward (convolve.functional.conv*d)
 # ('fft' is handled by convolve.functional before the engine: convolve._fft.conv_fft)
-METHODS = ("auto", "direct", "blocked", "winograd", "gemm", "batch", "fft")
+METHODS = ("auto", "direct", "blocked", "winograd", "winograd2x2", "winograd4x4", "gemm", "batch",
+           "fft")
+WINOGRAD = ("winograd", "winograd2x2", "winograd4x4")
 
 # Per-thread workspace the PLANE loop order may use: the flattened output
 # plane accumulator and the padded input plane should stay in L2.
@@ -347,16 +349,20 @@ def check_method(method, x_shape, w_shape, stride, dilation, groups, dtype, name
     forced method cannot compute it."""
     if method not in METHODS:
         raise ValueError(f"{name}: method must be one of {METHODS}, got {method!r}")
-    if method == "winograd" and not _winograd.applies(x_shape, w_shape, stride, dilation,
-                                                      groups, np.dtype(dtype)):
-        raise ValueError(f"{name}: method='winograd' computes 2-D float32/float64 "
+    if method in WINOGRAD and not _winograd.applies(x_shape, w_shape, stride, dilation,
+                                                    groups, np.dtype(dtype)):
+        raise ValueError(f"{name}: method={method!r} computes 2-D float32/float64 "
                          f"convolutions with a 3x3 kernel, stride 1, dilation 1 and "
                          f"groups=1; use 'direct' or 'auto' here")
+    if method == "winograd4x4" and np.dtype(dtype) != np.float32:
+        raise ValueError(f"{name}: method='winograd4x4' is float32 only (its transforms' "
+                         f"error exceeds float64 rounding); use 'winograd2x2' for float64")
 
 
 def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="auto"):
     """out[...] = correlation of the 5-D blocks by `method`, or for 'auto' the
-    first that pays in this order: Winograd F(2x2, 3x3) (pyx/_winograd_kernel.pyx),
+    first that pays in this order: Winograd F(4x4, 3x3) or F(2x2, 3x3)
+    (pyx/_winograd_kernel.pyx),
     the blocked direct kernel (pyx/_blocked.pyx), the batch-lane kernel
     (pyx/_batchlane.pyx), the implicit GEMM (pyx/_igemm.pyx), else the
     direct loop orders (pyx/_direct.pyx)."""
@@ -366,10 +372,11 @@ def correlate5(x, w, out, bias, stride, dilation, pad, groups, workers, method="
         return out
     macs = out.size * w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
     n_threads = resolve_workers(workers, macs)
-    if method in ("auto", "winograd") and _winograd.applies(x.shape, w.shape, stride, dilation, groups,
-                                                x.dtype):
-        if (method == "winograd" or _winograd.pays(x.shape[1], w.shape[0], out.shape[3:])) \
-                and _winograd.correlate(x, w, out, bias, pad, n_threads):
+    if (method == "auto" or method in WINOGRAD) and _winograd.applies(
+            x.shape, w.shape, stride, dilation, groups, x.dtype):
+        if (method != "auto" or _winograd.pays(x.shape[1], w.shape[0], out.shape[3:])) \
+                and _winograd.correlate(x, w, out, bias, pad, n_threads,
+                                        "winograd" if method == "auto" else method):
             return out
     if method == "blocked" or (method == "auto" and blocked_pays((w.shape[0] // groups,)
                                                                  + w.shape[1:], x.itemsize)

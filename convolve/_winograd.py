@@ -1,15 +1,24 @@
-"""Winograd F(2x2, 3x3) for 3x3, stride-1, dilation-1, ungrouped 2-D correlations.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) for 3x3, stride-1, dilation-1,
+ungrouped 2-D correlations.
 
-The kernel is in pyx/_winograd.pyx; this module transforms and packs the
-weights (U = G g G^T, a small array) and sizes the tile blocks.
+The kernel is in pyx/_winograd_kernel.pyx; this module chooses the tile,
+transforms and packs the weights (U = G g G^T, a small array) and sizes the
+tile blocks.
 """
 import numpy as np
 
-from . import _winograd_kernel
+from . import _scratch, _winograd_kernel
 
 MR = 6                       # output channels per micro-kernel panel
-# G of F(2, 3) (Lavin & Gray): U = G g G^T; entries 0, 1 and 1/2 (exact):
-# G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
+# G of F(2, 3) (Lavin & Gray): U = G g G^T; entries 0, 1 and 1/2 (exact).
+G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]])
+# G of F(4, 3) on the points 0, 1, -1, 1/2, -2 (and infinity): in float32
+# about 3x more accurate than the usual 0, +-1, +-2 on ResNet-like layers
+# (max error 1.6e-6 against 5.3e-6 relative to the largest output, 64
+# channels); its thirds and fifteenths are applied in float64 and the
+# transformed weights rounded once. B^T and A^T are in the kernel.
+G4 = np.array([[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [-1 / 3, 1 / 3, -1 / 3],
+               [-16 / 15, -8 / 15, -4 / 15], [1 / 15, -2 / 15, 4 / 15], [0, 0, 1]])
 # Per-thread workspace target: V (16 x C x TB) and M (16 x Kp x TB), at most
 # WORKSPACE_TOTAL over all threads (the bounded-memory rule of the engine).
 WORKSPACE_BYTES = 2 << 20
@@ -17,19 +26,49 @@ WORKSPACE_TOTAL = 24 << 20
 # method='auto' takes Winograd from this many input and output channels on
 # (below, the transforms cost more than the multiplications they save).
 MIN_CHANNELS = 16
+# method='winograd' takes F(4x4) in float32 when its padded GEMM work is below
+# this share of F(2x2)'s (its transforms cost more per tile: measured, one
+# thread, F(4x4) / F(2x2) time = 0.65 at 56x56 and 0.75 at 28x28 for an
+# estimated work ratio of 0.56, and 1.24 at 14x14 for 1.29).
+TILE4_GAIN = 0.77
 
 
-def pack_weight(w, n_threads=1):
-    """(K, C, 3, 3) weights -> (U packed as (16, Kp/6, C, 6), all finite?), Kp = K
-    rounded up to 6.
+def pack_weight(w, n_threads=1, m=2):
+    """(K, C, 3, 3) weights -> (U packed as ((m+2)^2, Kp/6, C, 6), all finite?),
+    Kp = K rounded up to 6, for F(m x m, 3x3).
 
-    ``U[a*4+b, p, c, r] = (G w[p*6 + r, c] G^T)[a, b]``: the [C][6] panels the
-    micro-kernel broadcasts from (zero rows pad K). Computed by the compiled
-    kernel (numpy's strided 3-element slices had cost 18 ms for 256x256
-    weights, as much as the convolution)."""
+    ``U[a*(m+2)+b, p, c, r] = (G w[p*6 + r, c] G^T)[a, b]``: the [C][6] panels
+    the micro-kernel broadcasts from (zero rows pad K). Computed by the
+    compiled kernel (numpy's strided 3-element slices had cost 18 ms for
+    256x256 weights, as much as the convolution)."""
     K, C = w.shape[:2]
-    u = np.empty((16, -(-K // MR), C, MR), w.dtype)
-    return u, _winograd_kernel.pack3x3(w, u, n_threads)
+    G = G4 if m == 4 else G2
+    u = _scratch.scratch("winograd_u", (len(G) ** 2, -(-K // MR), C, MR), w.dtype)
+    return u, _winograd_kernel.pack3x3(w, G, u, n_threads)
+
+
+def _planes_work(m, out_hw, L):
+    """Transformed values one channel pair multiplies under F(m x m): planes
+    times tiles, each tile row padded to the vector width L."""
+    OH, OW = out_hw
+    return (m + 2) ** 2 * -(-OH // m) * (-(-(-(-OW // m)) // L) * L)
+
+
+def tile(dtype, out_hw, method="winograd"):
+    """The output tile m of F(m x m, 3x3) for `method` ('winograd' chooses).
+
+    float32: F(4x4) when its GEMM work (planes x tiles, tile rows padded to
+    the 8 tiles of a vector) is below TILE4_GAIN of F(2x2)'s: 56x56 and
+    28x28 maps (0.56), not 14x14 (1.29: 4 tiles per row padded to 8).
+    float64 keeps F(2x2), whose coefficients are exact and whose error stays
+    at float64 rounding (F(4x4)'s does not: see the engine guide)."""
+    if method == "winograd2x2":
+        return 2
+    if method == "winograd4x4":
+        return 4
+    if dtype != np.float32:
+        return 2
+    return 4 if _planes_work(4, out_hw, 8) < TILE4_GAIN * _planes_work(2, out_hw, 8) else 2
 
 
 def pays(C, K, out_hw):
@@ -37,17 +76,17 @@ def pays(C, K, out_hw):
     return C >= MIN_CHANNELS and K >= MIN_CHANNELS and min(out_hw) >= 4
 
 
-def tile_rows(C, K, itemsize, out_hw, N, n_threads):
+def tile_rows(C, K, itemsize, out_hw, N, n_threads, m=2):
     """Tile rows per block: the per-thread workspace (strip, V, M) near
     WORKSPACE_BYTES (WORKSPACE_TOTAL over all threads), and at least two
     blocks per thread when the batch allows."""
     L = 8 if itemsize == 4 else 4
     OH, OW = out_hw
-    TY, TX = -(-OH // 2), -(-OW // 2)
+    TY, TX = -(-OH // m), -(-OW // m)
     TXp = -(-TX // L) * L
     Kp = -(-K // MR) * MR
     budget = min(WORKSPACE_BYTES, WORKSPACE_TOTAL // max(1, n_threads))
-    per_row = (16 * (C + Kp) * TXp + 2 * C * (2 * TXp + 2)) * itemsize
+    per_row = ((m + 2) ** 2 * (C + Kp) * TXp + m * C * (m * TXp + 4)) * itemsize
     R = max(1, min(TY, budget // per_row))
     while R > 1 and N * -(-TY // R) < 2 * n_threads:
         R = -(-R // 2)
@@ -62,7 +101,7 @@ def applies(x_shape, w_shape, stride, dilation, groups, dtype):
             and tuple(stride[1:]) == (1, 1) and tuple(dilation[1:]) == (1, 1))
 
 
-def correlate(x, w, out, bias, pad, n_threads):
+def correlate(x, w, out, bias, pad, n_threads, method="winograd"):
     """out (N, K, 1, OH, OW) = correlation of x (N, C, 1, H, W) with w (K, C, 1, 3, 3).
 
     Returns False when the input is not finite (the caller runs the direct
@@ -70,9 +109,12 @@ def correlate(x, w, out, bias, pad, n_threads):
     N, C, _, H, W = x.shape
     K = w.shape[0]
     OH, OW = out.shape[3:]
-    u, finite = pack_weight(w[:, :, 0], n_threads)
+    m = tile(x.dtype, (OH, OW), method)
+    u, finite = pack_weight(w[:, :, 0], n_threads, m)
     if not finite:
         return False
-    R = tile_rows(C, K, x.itemsize, (OH, OW), N, n_threads)
+    R = tile_rows(C, K, x.itemsize, (OH, OW), N, n_threads, m)
+    work = _scratch.scratch("winograd_work", (_winograd_kernel.work_size(
+        C, K, OH, OW, R, m, x.itemsize, n_threads),), x.dtype)
     return _winograd_kernel.correlate3x3(x.reshape(N, C, H, W), u, out.reshape(N, K, OH, OW),
-                                         bias, pad[1], pad[2], R, n_threads)
+                                         bias, work, pad[1], pad[2], R, n_threads)

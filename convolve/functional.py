@@ -241,17 +241,20 @@ _CONV_DOC = """{d}-D convolution (cross-correlation by default) of ``(N, C, {sp}
         Written with the result and returned; must have the output's shape and dtype.
     workers : int, optional
         Threads: None uses :func:`convolve.get_num_threads`, -1 all CPUs.
-    method : {{'auto', 'direct', 'blocked', 'winograd', 'gemm', 'batch', 'fft'}}, default 'auto'
+    method : {{'auto', 'direct', 'blocked', 'winograd', 'winograd2x2', 'winograd4x4', 'gemm', 'batch', 'fft'}}, default 'auto'
         Algorithm. ``'blocked'``: output channels as vector lanes, the
         windows read in place (no im2col, no zero taps for strides), any
-        options. ``'winograd'`` (F(2x2, 3x3)) computes 2-D layers with a
-        3x3 kernel, stride 1, dilation 1 and one group, float32 or float64,
-        with 2.25x fewer multiplications; its rounding error is within a
-        small factor of the direct method's (measured in the engine guide);
-        inputs holding inf or NaN take the direct kernel (the transforms
-        would spread them). ``'gemm'`` is an implicit GEMM (no im2col
+        options. ``'winograd'`` computes 2-D layers with a 3x3 kernel,
+        stride 1, dilation 1 and one group by Winograd's minimal filtering:
+        F(4x4, 3x3) (4x fewer multiplications) in float32 on maps where its
+        tiles are well used (28x28 and larger), else F(2x2, 3x3) (2.25x
+        fewer); ``'winograd2x2'`` and ``'winograd4x4'`` force the tile
+        (F(4x4) is float32 only). Rounding errors, measured in the engine
+        guide: F(2x2) below the direct method's, F(4x4) 2-3x above it in
+        float32; inputs holding inf or NaN take the direct kernel (the
+        transforms would spread them). ``'gemm'`` is an implicit GEMM (no im2col
         buffer), any options. ``'batch'`` vectorizes across the batch (small
-        maps, large batches), any options. ``'auto'``: Winograd for such
+        maps, large batches), any options. ``'auto'``: ``'winograd'`` for such
         3x3 layers with at least 16 input and output channels; the blocked
         kernel for non-1x1 layers whose output channels per group fill
         panels of 16 (float64: 8) three-quarters, with 96+ taps; the batch

@@ -218,6 +218,144 @@ CV_DEFINE_WINO_OUT(cv_wino_out_f32, float, cv_gvf, 8, CV_BCAST_F32,
                    ((cv_gvi){0, 8, 1, 9, 2, 10, 3, 11}), ((cv_gvi){4, 12, 5, 13, 6, 14, 7, 15}))
 CV_DEFINE_WINO_OUT(cv_wino_out_f64, double, cv_gvd, 4, CV_BCAST_F64,
                    ((cv_gvl){0, 4, 1, 5}), ((cv_gvl){2, 6, 3, 7}))
+
+/* Winograd F(4x4, 3x3) in float32 (points 0, 1, -1, 1/2, -2, inf: about 3x
+ * more accurate than 0, +-1, +-2 in float32; every coefficient of B and A
+ * is dyadic, exact in binary). Eight tiles of one tile row per call, one
+ * tile per lane, in the interleaved lane order 0, 2, 4, 6, 1, 3, 5, 7: the
+ * order that in-lane 4 x 4 transposes (unpack and shufps, no lane crossing)
+ * give when they turn the contiguous columns of the eight tiles into one
+ * vector per tile column. The output transform undoes the same transposes,
+ * so the order never leaves these two functions and the GEMMs between them
+ * (the tiles are independent columns there). */
+#define CV_W4_BT(d, v)                                                        \
+    do {                                                                      \
+        v[0] = d[0] - 1.5f * d[1] - 2.0f * d[2] + 1.5f * d[3] + d[4];        \
+        v[1] = 0.5f * d[2] - d[1] + 2.5f * d[3] + d[4];                       \
+        v[2] = d[1] - 2.5f * d[2] + 0.5f * d[3] + d[4];                       \
+        v[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];                            \
+        v[4] = 0.5f * (d[1] - d[3]) - d[2] + d[4];                            \
+        v[5] = d[1] - 1.5f * d[2] - 2.0f * d[3] + 1.5f * d[4] + d[5];        \
+    } while (0)
+#define CV_W4_AT(m, y)                                                        \
+    do {                                                                      \
+        cv_gvf p12 = m[1] + m[2], m12 = m[1] - m[2];                          \
+        y[0] = p12 + m[0] + m[3] + m[4];                                      \
+        y[1] = m12 + 0.5f * m[3] - 2.0f * m[4];                               \
+        y[2] = p12 + 0.25f * m[3] + 4.0f * m[4];                              \
+        y[3] = m12 + 0.125f * m[3] - 8.0f * m[4] + m[5];                      \
+    } while (0)
+#define CV_UNPACKLO ((cv_gvi){0, 8, 1, 9, 4, 12, 5, 13})
+#define CV_UNPACKHI ((cv_gvi){2, 10, 3, 11, 6, 14, 7, 15})
+#define CV_MOVELH ((cv_gvi){0, 1, 8, 9, 4, 5, 12, 13})
+#define CV_MOVEHL ((cv_gvi){2, 3, 10, 11, 6, 7, 14, 15})
+
+/* v[xi * plane] = (B^T d B)[xi], xi in 6 x 6, of the eight tiles whose 6 x 6
+ * patches start at columns 0, 4, .., 28 of the rows s, s + W, .. (reads
+ * columns 0 .. 35). Returns the lane sums (finite iff the input is). */
+static inline double cv_wino4_in_f32(const float *s, ptrdiff_t W, float *v, ptrdiff_t plane)
+{
+    cv_gvf h[6][6], chk = (cv_gvf){0};
+    for (int i = 0; i < 6; i++) {
+        const float *r = s + i * W;
+        cv_gvf d[6];
+        cv_gvf a0 = *(const cv_gvf *)(r), a1 = *(const cv_gvf *)(r + 8);
+        cv_gvf a2 = *(const cv_gvf *)(r + 16), a3 = *(const cv_gvf *)(r + 24);
+        cv_gvf t0 = __builtin_shuffle(a0, a1, CV_UNPACKLO), t1 = __builtin_shuffle(a0, a1, CV_UNPACKHI);
+        cv_gvf t2 = __builtin_shuffle(a2, a3, CV_UNPACKLO), t3 = __builtin_shuffle(a2, a3, CV_UNPACKHI);
+        d[0] = __builtin_shuffle(t0, t2, CV_MOVELH);
+        d[1] = __builtin_shuffle(t0, t2, CV_MOVEHL);
+        d[2] = __builtin_shuffle(t1, t3, CV_MOVELH);
+        d[3] = __builtin_shuffle(t1, t3, CV_MOVEHL);
+        /* columns 4 and 5 of tile l are columns 0 and 1 of tile l + 1 */
+        a0 = *(const cv_gvf *)(r + 4); a1 = *(const cv_gvf *)(r + 12);
+        a2 = *(const cv_gvf *)(r + 20); a3 = *(const cv_gvf *)(r + 28);
+        t0 = __builtin_shuffle(a0, a1, CV_UNPACKLO);
+        t2 = __builtin_shuffle(a2, a3, CV_UNPACKLO);
+        d[4] = __builtin_shuffle(t0, t2, CV_MOVELH);
+        d[5] = __builtin_shuffle(t0, t2, CV_MOVEHL);
+        CV_W4_BT(d, h[i]);
+    }
+    for (int b = 0; b < 6; b++) {
+        cv_gvf d[6], o[6];
+        for (int i = 0; i < 6; i++) d[i] = h[i][b];
+        CV_W4_BT(d, o);
+        for (int a = 0; a < 6; a++) {
+            *(cv_gvf *)(v + (6 * a + b) * plane) = o[a];
+            chk += o[a];
+        }
+    }
+    return (double)chk[0] + chk[1] + chk[2] + chk[3] + chk[4] + chk[5] + chk[6] + chk[7];
+}
+
+/* The 4 x 4 outputs (A^T M A) + b of eight tiles: m[xi * plane] holds M[xi]
+ * in the lane order above; rows 0 .. nrows-1 and columns 0 .. ncols-1 of
+ * the 4 x 32 block at o (rows OW apart) are stored. */
+static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, float *o,
+                                    ptrdiff_t OW, int nrows, int ncols)
+{
+    cv_gvf t[4][6], bv = CV_BCAST_F32(b);
+    float tmp[4][32];
+    for (int b6 = 0; b6 < 6; b6++) {
+        cv_gvf c[6], y[4];
+        for (int a = 0; a < 6; a++) c[a] = *(const cv_gvf *)(m + (6 * a + b6) * plane);
+        CV_W4_AT(c, y);
+        for (int p = 0; p < 4; p++) t[p][b6] = y[p];
+    }
+    for (int p = 0; p < 4 && p < nrows; p++) {
+        cv_gvf y[4];
+        CV_W4_AT(t[p], y);
+        y[0] += bv; y[1] += bv; y[2] += bv; y[3] += bv;
+        /* back to contiguous columns: the same in-lane transposes */
+        cv_gvf t0 = __builtin_shuffle(y[0], y[1], CV_UNPACKLO), t1 = __builtin_shuffle(y[0], y[1], CV_UNPACKHI);
+        cv_gvf t2 = __builtin_shuffle(y[2], y[3], CV_UNPACKLO), t3 = __builtin_shuffle(y[2], y[3], CV_UNPACKHI);
+        cv_gvf r0 = __builtin_shuffle(t0, t2, CV_MOVELH), r1 = __builtin_shuffle(t0, t2, CV_MOVEHL);
+        cv_gvf r2 = __builtin_shuffle(t1, t3, CV_MOVELH), r3 = __builtin_shuffle(t1, t3, CV_MOVEHL);
+        float *dst = ncols >= 32 ? o + p * OW : tmp[p];
+        *(cv_gvf *)(dst) = r0; *(cv_gvf *)(dst + 8) = r1;
+        *(cv_gvf *)(dst + 16) = r2; *(cv_gvf *)(dst + 24) = r3;
+        if (ncols < 32)
+            for (int q = 0; q < ncols; q++) o[p * OW + q] = tmp[p][q];
+    }
+}
+
+/* The weight transform of one panel: u[(a*n + b) * plane + l] = (G g_l G^T)[a, b]
+ * for the six output channels l of the panel, g[i][l] (i = 3 x 3 taps; lanes
+ * 6 and 7 unused) and G n x 3 row-major, in float64 (vectors across the
+ * channels) and rounded once. Returns a sum of all entries (finite iff they
+ * are), in short chains. */
+#define CV_DEFINE_WINO_PACK(NAME, T)                                           \
+static inline double NAME(const double (*g)[8], const double *G, int n, T *u,  \
+                          ptrdiff_t plane)                                     \
+{                                                                             \
+    cv_gvd g0[9], g1[9], r0[18], r1[18], chk0 = (cv_gvd){0}, chk1 = (cv_gvd){0};\
+    for (int i = 0; i < 9; i++) {                                             \
+        g0[i] = *(const cv_gvd *)g[i];                                        \
+        g1[i] = *(const cv_gvd *)(g[i] + 4);                                  \
+    }                                                                         \
+    for (int a = 0; a < n; a++)                                               \
+        for (int i = 0; i < 3; i++) {                                         \
+            cv_gvd c0 = CV_BCAST_F64(G[3 * a]), c1 = CV_BCAST_F64(G[3 * a + 1]);\
+            cv_gvd c2 = CV_BCAST_F64(G[3 * a + 2]);                           \
+            r0[3 * a + i] = c0 * g0[i] + c1 * g0[3 + i] + c2 * g0[6 + i];     \
+            r1[3 * a + i] = c0 * g1[i] + c1 * g1[3 + i] + c2 * g1[6 + i];     \
+        }                                                                     \
+    for (int b = 0; b < n; b++) {                                             \
+        cv_gvd c0 = CV_BCAST_F64(G[3 * b]), c1 = CV_BCAST_F64(G[3 * b + 1]);  \
+        cv_gvd c2 = CV_BCAST_F64(G[3 * b + 2]);                               \
+        for (int a = 0; a < n; a++) {                                         \
+            cv_gvd a0 = r0[3 * a] * c0 + r0[3 * a + 1] * c1 + r0[3 * a + 2] * c2;\
+            cv_gvd a1 = r1[3 * a] * c0 + r1[3 * a + 1] * c1 + r1[3 * a + 2] * c2;\
+            T *o = u + (a * n + b) * plane;                                   \
+            o[0] = (T)a0[0]; o[1] = (T)a0[1]; o[2] = (T)a0[2]; o[3] = (T)a0[3];\
+            o[4] = (T)a1[0]; o[5] = (T)a1[1];                                 \
+            chk0 += a0; chk1 += a1;                                           \
+        }                                                                     \
+    }                                                                         \
+    return ((chk0[0] + chk0[1]) + (chk0[2] + chk0[3])) + (chk1[0] + chk1[1]); \
+}
+CV_DEFINE_WINO_PACK(cv_wino_pack_f32, float)
+CV_DEFINE_WINO_PACK(cv_wino_pack_f64, double)
 #define CV_WINO_VECTOR 1
 #else
 #define CV_DEFINE_GEMM6(NAME, T, JW)                                           \
@@ -285,6 +423,17 @@ static inline void cv_wino_out_f32(const float *m, ptrdiff_t plane, float b, flo
 { (void)m; (void)plane; (void)b; (void)o; (void)OW; }
 static inline void cv_wino_out_f64(const double *m, ptrdiff_t plane, double b, double *o, ptrdiff_t OW)
 { (void)m; (void)plane; (void)b; (void)o; (void)OW; }
+static inline double cv_wino4_in_f32(const float *s, ptrdiff_t W, float *v, ptrdiff_t plane)
+{ (void)s; (void)W; (void)v; (void)plane; return 0; }
+static inline double cv_wino_pack_f32(const double (*g)[8], const double *G, int n, float *u,
+                                      ptrdiff_t plane)
+{ (void)g; (void)G; (void)n; (void)u; (void)plane; return 0; }
+static inline double cv_wino_pack_f64(const double (*g)[8], const double *G, int n, double *u,
+                                      ptrdiff_t plane)
+{ (void)g; (void)G; (void)n; (void)u; (void)plane; return 0; }
+static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, float *o,
+                                    ptrdiff_t OW, int nrows, int ncols)
+{ (void)m; (void)plane; (void)b; (void)o; (void)OW; (void)nrows; (void)ncols; }
 #endif
 
 #endif

@@ -1,5 +1,6 @@
-"""Winograd F(2x2, 3x3) (``method='winograd'`` and the 'auto' choice) against
-the NumPy oracle, the direct method, and its documented error bound."""
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) (``method='winograd'``, the forced
+tiles ``'winograd2x2'``/``'winograd4x4'`` and the 'auto' choice) against the
+NumPy oracle, the direct method, and their documented error bounds."""
 import numpy as np
 import pytest
 
@@ -10,20 +11,39 @@ SHAPES = [  # (N, C, H, W, K, padding)
     (1, 1, 3, 3, 1, 0), (2, 5, 7, 9, 7, 1), (3, 13, 10, 11, 20, 0), (1, 8, 1, 1, 8, 1),
     (2, 3, 6, 5, 4, 2), (1, 7, 4, 3, 13, ((0, 2), (1, 0))), (2, 16, 19, 37, 17, 1),
     (1, 6, 40, 40, 6, 3), (1, 17, 8, 50, 12, ((1, 1), (2, 0))), (2, 24, 16, 16, 24, "same"),
+    (2, 9, 61, 70, 14, 1), (1, 4, 5, 131, 3, (0, 1)),
 ]
+# (method, dtype): F(4x4) is float32 only
+METHOD_DTYPES = [("winograd", np.float32), ("winograd", np.float64),
+                 ("winograd2x2", np.float32), ("winograd4x4", np.float32)]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method, dtype", METHOD_DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("bias", [False, True])
-def test_matches_reference(shape, dtype, bias, rng, assert_close):
+def test_matches_reference(shape, method, dtype, bias, rng, assert_close):
     N, C, H, W, K, padding = shape
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     w = rng.standard_normal((K, C, 3, 3)).astype(dtype)
     b = rng.standard_normal(K).astype(dtype) if bias else None
-    got = conv2d(x, w, b, padding=padding, method="winograd")
+    got = conv2d(x, w, b, padding=padding, method=method)
     assert got.dtype == dtype
     assert_close(got, conv_ref(x, w, b, padding=padding))
+
+
+@pytest.mark.parametrize("hw, dtype, tile", [
+    ((28, 28), np.float32, "winograd4x4"), ((56, 40), np.float32, "winograd4x4"),
+    ((14, 14), np.float32, "winograd2x2"), ((16, 16), np.float32, "winograd2x2"),
+    ((28, 28), np.float64, "winograd2x2"),
+])
+def test_winograd_chooses_the_tile(hw, dtype, tile, rng):
+    """'winograd' (and 'auto') take F(4x4) in float32 where its padded work is
+    well below F(2x2)'s, F(2x2) on small maps and always in float64."""
+    x = rng.standard_normal((1, 16, *hw)).astype(dtype)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(dtype)
+    forced = conv2d(x, w, padding=1, method=tile)
+    np.testing.assert_array_equal(conv2d(x, w, padding=1, method="winograd"), forced)
+    np.testing.assert_array_equal(conv2d(x, w, padding=1), forced)
 
 
 def test_auto_takes_winograd_and_agrees_with_direct(rng, assert_close):
@@ -66,12 +86,12 @@ def test_non_finite_weight_takes_the_direct_kernel(rng):
                                   conv2d(x, w, padding=1, method="direct"))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_threads_bitwise_equal(dtype, rng):
+@pytest.mark.parametrize("method, dtype", METHOD_DTYPES)
+def test_threads_bitwise_equal(method, dtype, rng):
     x = rng.standard_normal((3, 20, 23, 29)).astype(dtype)
     w = rng.standard_normal((22, 20, 3, 3)).astype(dtype)
-    one = conv2d(x, w, padding=1, method="winograd", workers=1)
-    two = conv2d(x, w, padding=1, method="winograd", workers=2)
+    one = conv2d(x, w, padding=1, method=method, workers=1)
+    two = conv2d(x, w, padding=1, method=method, workers=2)
     np.testing.assert_array_equal(one, two)
 
 
@@ -82,8 +102,9 @@ def _exact_int_conv(xi, wi):
     return np.einsum("nchwij,kcij->nkhw", win, wi)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_error_within_documented_factor_of_direct(dtype):
+@pytest.mark.parametrize("method, dtype", [("winograd2x2", np.float32), ("winograd4x4", np.float32),
+                                           ("winograd2x2", np.float64)])
+def test_error_within_documented_factor_of_direct(method, dtype):
     """The rounding error of Winograd stays within 10x the direct method's
     (the bar of the engine guide) on a ResNet-like layer. The exact result
     comes from integer arithmetic: inputs are integers (26 bits for float64,
@@ -96,19 +117,26 @@ def test_error_within_documented_factor_of_direct(dtype):
     exact = _exact_int_conv(xi, wi)
     x, w = xi.astype(dtype), wi.astype(dtype)
     err_d = np.abs(conv2d(x, w, padding=1, method="direct") - exact).max()
-    err_w = np.abs(conv2d(x, w, padding=1, method="winograd") - exact).max()
+    err_w = np.abs(conv2d(x, w, padding=1, method=method) - exact).max()
     assert err_d > 0                     # the sums do round: a real comparison
     assert err_w <= 10 * err_d
 
 
+@pytest.mark.parametrize("method", ["winograd", "winograd2x2", "winograd4x4"])
 @pytest.mark.parametrize("kwargs, rule", [
     ({"stride": 2}, "stride 1"), ({"dilation": 2}, "dilation 1"), ({"groups": 2}, "groups=1"),
 ])
-def test_forced_winograd_rejects_what_it_cannot_compute(kwargs, rule, rng):
-    x = rng.standard_normal((1, 4, 8, 8))
-    w = rng.standard_normal((4, 4 // kwargs.get("groups", 1), 3, 3))
-    with pytest.raises(ValueError, match="method='winograd'.*" + rule.replace("=", "=")):
-        conv2d(x, w, method="winograd", **kwargs)
+def test_forced_winograd_rejects_what_it_cannot_compute(method, kwargs, rule, rng):
+    x = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 4 // kwargs.get("groups", 1), 3, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=f"method='{method}'.*" + rule):
+        conv2d(x, w, method=method, **kwargs)
+
+
+def test_forced_winograd4x4_is_float32_only(rng):
+    with pytest.raises(ValueError, match="method='winograd4x4' is float32 only"):
+        conv2d(rng.standard_normal((1, 2, 8, 8)), rng.standard_normal((2, 2, 3, 3)),
+               method="winograd4x4")
 
 
 def test_forced_winograd_rejects_other_kernel_sizes(rng):
@@ -123,22 +151,35 @@ def test_unknown_method(rng):
                method="gemm3")
 
 
+def _toom_cook_g(points):
+    """G of F(m, 3) on the finite interpolation points (and infinity), from
+    Lagrange's formula: G[j, k] = p_j^k / prod_{l != j} (p_j - p_l)."""
+    p = np.asarray(points, float)
+    G = [[pj ** k / np.prod([pj - pl for pl in p if pl != pj]) for k in range(3)] for pj in p]
+    return np.array(G + [[0, 0, 1]])
+
+
+@pytest.mark.parametrize("m, points", [(2, (0, 1, -1)), (4, (0, 1, -1, 0.5, -2))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("K", [1, 6, 7, 13])
-def test_packed_transform_is_g_w_gt(K, dtype, rng):
-    """The compiled weight transform equals G w G^T computed with einsum, for
+def test_packed_transform_is_g_w_gt(K, dtype, m, points, rng):
+    """The compiled weight transform equals G w G^T computed with einsum (G
+    from the interpolation points, up to the row scaling F(2x2) uses), for
     strided (flipped) weights and K not a multiple of the panel height."""
     from convolve import _winograd
-    G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]])
+    G = _toom_cook_g(points)
+    if m == 2:                            # Lavin and Gray scale row 0 by -1
+        G = G * np.array([[-1], [1], [1], [1]])
+    n = m + 2
     C = 5
     w = rng.standard_normal((K, C, 3, 3)).astype(dtype)[:, :, ::-1, ::-1]
-    u, finite = _winograd.pack_weight(w, n_threads=2)
+    u, finite = _winograd.pack_weight(w, n_threads=2, m=m)
     assert finite
-    ref = np.einsum("ai,kcij,bj->abkc", G, w.astype(np.float64), G).reshape(16, K, C)
+    ref = np.einsum("ai,kcij,bj->abkc", G, w.astype(np.float64), G).reshape(n * n, K, C)
     Kp = u.shape[1] * 6
-    got = u.transpose(0, 1, 3, 2).reshape(16, Kp, C)
+    got = u.transpose(0, 1, 3, 2).reshape(n * n, Kp, C)
     np.testing.assert_allclose(got[:, :K], ref, rtol=1e-6 if dtype == np.float32 else 1e-15,
                                atol=1e-6 if dtype == np.float32 else 1e-15)
     assert not got[:, K:].any()
     w[0, 0, 1, 1] = np.nan
-    assert not _winograd.pack_weight(w, n_threads=1)[1]
+    assert not _winograd.pack_weight(w, n_threads=1, m=m)[1]

@@ -1,5 +1,6 @@
 """Forward convolution with each algorithm forced (method='direct', 'gemm',
-'winograd'): shows which method a commit moved; 'auto' is ConvForward."""
+'blocked', 'winograd2x2', 'winograd4x4'): shows which method a commit moved;
+'auto' is ConvForward."""
 from .common import Benchmark, params_for
 
 
