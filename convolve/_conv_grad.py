@@ -89,14 +89,19 @@ def input_grad_padded(gy, w, Lp, stride, dilation, groups, workers, crop=None):
     """Gradient with respect to the padded input, shape ``(N, C, *Lp)``, or,
     with ``crop = ((lo, n), ...)`` per axis, only its window ``lo:lo + n``
     (the unpadded input of zero padding, the output of a transposed
-    convolution): each phase writes its part straight into the result."""
+    convolution). The fused GEMM + fold where :func:`gemm_fold_pays`, else
+    s^d stride-1 phase correlations, each writing its part straight into the
+    result."""
+    if crop is None:
+        crop = [(0, L) for L in Lp]
+    if gy.dtype.kind == "f" and gemm_fold_pays(w.shape, stride, groups, gy.itemsize):
+        return input_grad_gemm_fold(gy, w, [n for _, n in crop], stride, dilation,
+                                    [lo for lo, _ in crop], workers)
     N, O = gy.shape[:2]
     Cg, kernel = w.shape[1], w.shape[2:]
     C, Og = Cg * groups, O // groups
     d = len(kernel)
     wt = transpose_channels(w, groups)
-    if crop is None:
-        crop = [(0, L) for L in Lp]
     gxp = np.zeros((N, C) + tuple(n for _, n in crop), dtype=gy.dtype)
     for phase in itertools.product(*(range(s) for s in stride)):
         taps, dil, pad, Q = [], [], [], []
@@ -444,53 +449,62 @@ def input_grad_fft(gy, w, Lp, stride, dilation, groups, workers):
     return gxp
 
 
-# Bytes of the column block (taps x pixels of a chunk of images) the col2im
-# input gradient builds at a time
-COL2IM_BYTES = 16 << 20
-
-
-def col2im_pays(w_shape, groups, itemsize):
-    """Whether the input gradient runs as a GEMM and a fold (PyTorch's
-    col2im): few input channels (the correlation's outputs: they cannot fill
-    the blocked kernel's channel panels, and a 1-channel tile per channel
-    rereads the output gradient each time) against many output channels (a
-    reduction long enough for the GEMM), one group. The ResNet stem
-    (64 -> 3 channels, 7 x 7, stride 2) is the case."""
+def gemm_fold_pays(w_shape, stride, groups, itemsize):
+    """Whether the input gradient runs as the fused GEMM + fold (PyTorch's
+    GEMM + col2im without the column matrix): one group, and either a stride
+    (the stride-1 phases the alternative runs repeat the output gradient's
+    reads per phase, with short reductions for the phases with few taps) or
+    few input channels (the correlation's outputs, which cannot fill the
+    blocked kernel's channel panels) against many output channels, as in
+    the ResNet stem. Measured back to back against the phases, 2 threads:
+    0.54-0.89 of their time on stride-2 3x3, 4x4 and 7x7 layers, f32 and
+    f64."""
     O, Cg = w_shape[:2]
+    if groups != 1:
+        return False
+    if any(s > 1 for s in stride):
+        return True
     jw = _engine.two_vectors(itemsize)
-    return (groups == 1 and O >= 32 and 4 * Cg < 3 * jw
-            and Cg * math.prod(w_shape[2:]) >= 24)
+    return O >= 32 and 4 * Cg < 3 * jw and Cg * math.prod(w_shape[2:]) >= 24
 
 
-def input_grad_col2im(gy, w, sp, stride, dilation, pad, workers):
-    """``gx`` = fold(W^T gy): for chunks of images, the columns ``cols[(c, k), p]
-    = sum_o w[o, c, k] gy[o, p]`` by the engine (a 1x1 correlation, the
-    implicit GEMM's in-place path) into a bounded scratch block, then folded
-    onto the unpadded input by the compiled col2im (padding positions
-    dropped). Every multiply-add is a useful one: no stride phases with
-    zero taps, no short phase reductions."""
+# Rows (c, k) of W^T per unit of the fused GEMM + fold: the unit's weight
+# panels (rows x O) and its channels of the gradient stay in L2.
+GEMM_FOLD_ROWS = 96
+
+
+def gemm_fold_channels(C, KK, N, n_threads):
+    """Channels per unit of the fused GEMM + fold: a multiple of 6/gcd(KK, 6)
+    (so that a unit's rows start a panel of six) near GEMM_FOLD_ROWS rows,
+    halved while there are fewer than four units per thread."""
+    m0 = 6 // math.gcd(KK, 6)
+    cb = m0 * max(1, round(GEMM_FOLD_ROWS / (m0 * KK)))
+    while cb > m0 and N * -(-C // cb) < 4 * n_threads:
+        cb = max(m0, cb // (2 * m0) * m0)
+    return min(cb, C)
+
+
+def input_grad_gemm_fold(gy, w, sp, stride, dilation, pad, workers):
+    """``gx`` = fold(W^T gy) fused (PyTorch's GEMM + col2im without the columns
+    in memory, ``pyx/_igemm.pyx: gemm_fold``): a unit (image, block of input
+    channels) multiplies its rows of W^T by blocks of 16 columns of gy (8 in
+    float64) read in place and adds them at their taps into its own channels.
+    Every multiply-add is a useful one: no stride phases with zero taps, no
+    short phase reductions, no column matrix (it was 14 MB for a stride-2
+    3 x 3 layer of 64 channels on 56 x 56)."""
     d = len(sp)
     lift = (1,) * (3 - d)
     N, O = gy.shape[:2]
     C, kernel = w.shape[1], w.shape[2:]
-    CK = C * math.prod(kernel)
-    osp = gy.shape[2:]
-    P = math.prod(osp)
-    k5, s5, d5 = lift + tuple(kernel), lift + tuple(stride), lift + tuple(dilation)
-    p5 = (0,) * (3 - d) + tuple(pad)
-    wcol = np.ascontiguousarray(w.reshape(O, CK).T).reshape((CK, O, 1, 1, 1))
+    KK = math.prod(kernel)
+    wt = np.ascontiguousarray(w.reshape(O, C * KK).T)
+    wp = _engine.pack6(wt.reshape(C * KK, O), 1)
     gx = np.empty((N, C) + tuple(sp), dtype=gy.dtype)
-    gx5 = gx.reshape((N, C) + lift + tuple(sp))
-    gy5 = gy.reshape((N, O, 1, 1, P))
-    chunk = max(1, min(N, COL2IM_BYTES // max(1, CK * P * gy.itemsize)))
-    n_threads = resolve_workers(workers, N * C * math.prod(sp) * math.prod(kernel))
-    for n0 in range(0, N, chunk):
-        n1 = min(N, n0 + chunk)
-        cols = _scratch.scratch("col2im_cols", (n1 - n0, CK, 1, 1, P), gy.dtype)
-        _engine.correlate5(gy5[n0:n1], wcol, cols, None, (1, 1, 1), (1, 1, 1), (0, 0, 0), 1,
-                           workers)
-        _igemm.fold(cols.reshape((n1 - n0) * C, math.prod(k5), P), gx5[n0:n1], k5,
-                    lift + tuple(osp), s5, d5, p5, n_threads)
+    n_threads = resolve_workers(workers, gy.size * C * KK)
+    _igemm.gemm_fold(gy.reshape(N, O, -1), wp, gx.reshape((N, C) + lift + tuple(sp)),
+                     lift + tuple(kernel), lift + tuple(gy.shape[2:]), lift + tuple(stride),
+                     lift + tuple(dilation), (0,) * (3 - d) + tuple(pad),
+                     gemm_fold_channels(C, KK, N, n_threads), n_threads)
     return gx
 
 
@@ -511,12 +525,8 @@ def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, grou
         gxp = input_grad_fft(gy, w, st.Lp, st.stride, st.dilation, st.groups, workers)
         gx = np.ascontiguousarray(unpad_adjoint(gxp, st.pairs, st.sp, st.padding_mode))
         return gx[0] if st.unbatched else gx
-    if method == "auto" and st.padding_mode == "zeros" and col2im_pays(w.shape, st.groups,
-                                                                      gy.itemsize):
-        gx = input_grad_col2im(gy, w, st.sp, st.stride, st.dilation,
-                               [lo for lo, _ in st.pairs], workers)
-        return gx[0] if st.unbatched else gx
-    if st.padding_mode == "zeros" and all(s == 1 for s in st.stride) and min(pads) >= 0:
+    if (st.padding_mode == "zeros" and all(s == 1 for s in st.stride) and min(pads) >= 0
+            and not gemm_fold_pays(w.shape, st.stride, st.groups, gy.itemsize)):
         # stride 1, zero padding: one correlation with the flipped,
         # channel-transposed kernel straight onto the unpadded input (no
         # padded gradient to allocate and crop)

@@ -347,10 +347,12 @@ _INPUT_GRAD_DOC = """Gradient of :func:`conv{d}d` with respect to its input.
     ``grad_x[n, c, i] = sum_{{o, k, p: p*stride + k*dilation - lo = i}}
     grad_out[n, o, p] * weight[o, c, k]`` -- the adjoint of the forward: for
     stride 1 a correlation with the flipped, channel-transposed kernel; for
-    stride ``s``, ``s**{d}`` stride-1 correlations, one per phase of the input
-    (no zero-stuffed array). Layers with few input channels and at least 32
-    output channels (an RGB stem) run as a GEMM, ``weight^T grad_out``, whose
-    columns are folded onto the input (col2im) instead. The gradient of a
+    stride ``s`` (and layers with few input channels against at least 32
+    output channels, an RGB stem) the GEMM ``weight^T grad_out`` with its
+    columns folded onto the input as they are computed (PyTorch's col2im,
+    without storing the columns); grouped strided layers run ``s**{d}``
+    stride-1 correlations, one per phase of the input (no zero-stuffed
+    array). The gradient of a
     non-zero `padding_mode` folds back onto the input elements the padding
     copied.
 

@@ -436,6 +436,30 @@ static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, fl
 { (void)m; (void)plane; (void)b; (void)o; (void)OW; (void)nrows; (void)ncols; }
 #endif
 
+
+/* np consecutive panels of A (a_stride apart) times one block of B into
+ * consecutive 6 x JW blocks of C. Kept out of line: inlined into a large
+ * caller (the fused GEMM + fold), GCC had spilled the 12 accumulators to the
+ * stack and the loop ran 1.4x slower. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CV_NOINLINE __attribute__((noinline))
+#else
+#define CV_NOINLINE
+#endif
+static CV_NOINLINE void cv_gemm6_panels_f32(float *c, const float *a, ptrdiff_t a_stride,
+                                           const float *b, ptrdiff_t ldb, ptrdiff_t K,
+                                           ptrdiff_t np)
+{
+    for (ptrdiff_t p = 0; p < np; p++)
+        cv_gemm6_f32(c + p * 6 * CV_GEMM_JW_F32, CV_GEMM_JW_F32, a + p * a_stride, b, ldb, K);
+}
+static CV_NOINLINE void cv_gemm6_panels_f64(double *c, const double *a, ptrdiff_t a_stride,
+                                           const double *b, ptrdiff_t ldb, ptrdiff_t K,
+                                           ptrdiff_t np)
+{
+    for (ptrdiff_t p = 0; p < np; p++)
+        cv_gemm6_f64(c + p * 6 * CV_GEMM_JW_F64, CV_GEMM_JW_F64, a + p * a_stride, b, ldb, K);
+}
 #endif
 
 /* Dot product of two row-structured blocks for the weight gradient:

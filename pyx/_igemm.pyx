@@ -18,7 +18,7 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
 
 from _types cimport real
-from _gemm cimport CV_GEMM_MR, _gemm6, _jw
+from _gemm cimport CV_GEMM_MR, _gemm6, _gemm6_panels, _jw
 from _openmp cimport omp_get_thread_num
 
 
@@ -236,3 +236,158 @@ def fold(const real[:, :, ::1] cols, real[:, :, :, :, ::1] out, tuple kernel, tu
                                 else:
                                     for ow in range(lo, hi):
                                         dst[ow * sw] = dst[ow * sw] + src[(od * OH + oh) * OW + ow]
+
+
+cdef inline void _add_row(real* grow, const real* src, Py_ssize_t iw0, Py_ssize_t nj,
+                          Py_ssize_t sw, Py_ssize_t W) noexcept nogil:
+    """grow[iw0 + i*sw] += src[i] for the i < nj landing inside [0, W)."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t lo = 0 if iw0 >= 0 else (-iw0 + sw - 1) // sw
+    cdef Py_ssize_t hi = (W - iw0 + sw - 1) // sw if W > iw0 else 0
+    if hi > nj:
+        hi = nj
+    if sw == 1:
+        for i in range(lo, hi):
+            grow[iw0 + i] += src[i]
+    else:
+        for i in range(lo, hi):
+            grow[iw0 + i * sw] += src[i]
+
+
+cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
+                    Py_ssize_t N, Py_ssize_t O, Py_ssize_t C, Py_ssize_t CB,
+                    Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
+                    Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+                    Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
+                    Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
+                    Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, int n_threads) noexcept nogil:
+    cdef Py_ssize_t JW = _jw(<real*> NULL), KK = KD * KH * KW
+    cdef Py_ssize_t P = OD * OH * OW, vol = D * H * W
+    cdef Py_ssize_t n_cb = (C + CB - 1) // CB, n_units = N * n_cb
+    cdef Py_ssize_t max_pan = (CB * KK + 5) // 6 + 1
+    # per thread: B for a block at the end of an image (O x JW), the results of
+    # the unit's panels (max_pan x 6 x JW)
+    cdef Py_ssize_t per_thread = O * JW + max_pan * 6 * JW
+    cdef Py_ssize_t u, n, cbk, c0, c1, p0, p1, p, row, od, oh, jb, ow0, j0, nj, c, k, i0, nr
+    cdef Py_ssize_t kd, kh, kw, idd, ih, iw0, ldb, i
+    cdef real* B
+    cdef real* Ct
+    cdef const real* bsrc
+    cdef const real* src
+    cdef real* grow
+    cdef real* work = <real*> malloc(n_threads * per_thread * sizeof(real))
+    if work == NULL:
+        return -1
+    with parallel(num_threads=n_threads):
+        B = work + omp_get_thread_num() * per_thread
+        Ct = B + O * JW
+        for u in prange(n_units, schedule='static'):
+            n = u // n_cb
+            cbk = u - n * n_cb
+            c0 = cbk * CB
+            c1 = c0 + CB
+            if c1 > C:
+                c1 = C
+            p0 = c0 * KK // 6            # the unit's rows (c, k) of W^T start panel p0
+            p1 = (c1 * KK + 5) // 6
+            memset(gx + (n * C + c0) * vol, 0, (c1 - c0) * vol * sizeof(real))
+            # blocks of JW columns; a block's columns split into runs within
+            # one output row, and a row of the product lands, per run, on one
+            # input row at columns sw apart
+            for jb in range((P + JW - 1) // JW):
+                j0 = jb * JW
+                nj = P - j0
+                if nj > JW:
+                    nj = JW
+                if j0 + JW <= P:         # JW columns of this image: read in place
+                    bsrc = gy + n * O * P + j0
+                    ldb = P
+                else:
+                    for k in range(O):
+                        memcpy(B + k * JW, gy + (n * O + k) * P + j0, nj * sizeof(real))
+                        memset(B + k * JW + nj, 0, (JW - nj) * sizeof(real))
+                    bsrc = B
+                    ldb = JW
+                _gemm6_panels(Ct, wp + p0 * O * 6, O * 6, bsrc, ldb, O, p1 - p0)
+                i0 = 0
+                while i0 < nj:
+                    row = (j0 + i0) // OW
+                    ow0 = j0 + i0 - row * OW
+                    nr = OW - ow0
+                    if nr > nj - i0:
+                        nr = nj - i0
+                    od = row // OH
+                    oh = row - od * OH
+                    for c in range(c0, c1):
+                        for kd in range(KD):
+                            idd = od * sd + kd * dd - pd
+                            if idd < 0 or idd >= D:
+                                continue
+                            for kh in range(KH):
+                                ih = oh * sh + kh * dh - ph
+                                if ih < 0 or ih >= H:
+                                    continue
+                                grow = gx + ((n * C + c) * D + idd) * H * W + ih * W
+                                src = Ct + (((c * KD + kd) * KH + kh) * KW - p0 * 6) * JW + i0
+                                kw = 0
+                                while kw < KW:
+                                    iw0 = ow0 * sw + kw * dw - pw
+                                    if (sw == 2 and dw == 1 and kw + 1 < KW and iw0 >= 0
+                                            and iw0 + 2 * nr <= W):
+                                        # taps kw, kw + 1 fill alternate columns:
+                                        # one contiguous run (vectorized)
+                                        for i in range(nr):
+                                            grow[iw0 + 2 * i] += src[kw * JW + i]
+                                            grow[iw0 + 2 * i + 1] += src[(kw + 1) * JW + i]
+                                        kw = kw + 2
+                                        continue
+                                    _add_row(grow, src + kw * JW, iw0, nr, sw, W)
+                                    kw = kw + 1
+                    i0 = i0 + nr
+    free(work)
+    return 0
+
+
+def gemm_fold(const real[:, :, ::1] gy, const real[:, :, :, ::1] wpack,
+              real[:, :, :, :, ::1] gx, tuple kernel, tuple osp, tuple stride,
+              tuple dilation, tuple pad, Py_ssize_t channel_block, int n_threads):
+    """gx (N, C, D, H, W) = fold(W^T gy) without the columns in memory: the
+    input gradient of a correlation (PyTorch's GEMM + col2im, fused).
+
+    gy is the output gradient (N, O, OD*OH*OW); wpack the rows (c, kd, kh, kw)
+    of W^T packed by convolve._engine.pack6 as (1, ceil(C*KK/6), O, 6). A unit
+    is one image and `channel_block` channels (channel_block * KK a multiple
+    of 6, so that its rows start a panel): per block of JW columns it
+    multiplies its panels by the block of gy (read in place when full) into a
+    per-thread buffer and adds each row to the unit's own channels of gx at
+    its taps, positions outside gx dropped (the padding). Within a run of
+    columns in one output row, a row of the product lands on one input row:
+    contiguous adds for stride 1, and for stride 2 two neighbouring taps
+    interleaved into one contiguous run. Each element sums its terms in the
+    order (column block, row): the same for any thread count. Trusts its
+    inputs."""
+    cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
+    cdef Py_ssize_t OD = osp[0], OH = osp[1], OW = osp[2]
+    cdef Py_ssize_t N = gx.shape[0], C = gx.shape[1], O = gy.shape[1]
+    cdef Py_ssize_t KK = KD * KH * KW
+    cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
+    cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
+    cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
+    cdef int err
+    if (gy.shape[0] != N or gy.shape[2] != OD * OH * OW or wpack.shape[0] != 1
+            or wpack.shape[1] * 6 < C * KK or wpack.shape[2] != O or wpack.shape[3] != 6
+            or channel_block < 1 or (channel_block * KK) % 6 and channel_block < C):
+        raise ValueError("gemm_fold: shapes do not match, or channel_block * KK is not a "
+                         "multiple of 6")
+    if gx.size == 0:
+        return
+    if gy.size == 0:
+        gx[...] = 0
+        return
+    with nogil:
+        err = _gemm_fold(&gy[0, 0, 0], &wpack[0, 0, 0, 0], &gx[0, 0, 0, 0, 0], N, O, C,
+                         channel_block, gx.shape[2], gx.shape[3], gx.shape[4], KD, KH, KW,
+                         OD, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw, n_threads)
+    if err < 0:
+        raise MemoryError("convolve: could not allocate the GEMM + fold workspace")

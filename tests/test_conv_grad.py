@@ -225,19 +225,26 @@ COL2IM = [  # d, C, O, size, kernel, stride, padding, dilation
     (2, 3, 40, (23, 19), 7, 2, 3, 1), (2, 1, 32, (12, 15), 5, 1, 2, 1),
     (2, 2, 36, (17, 17), 4, 3, ((2, 0), (1, 3)), 1), (1, 3, 33, (40,), 9, 2, 4, 2),
     (3, 2, 32, (7, 8, 6), 3, (1, 2, 2), "same", 1), (2, 3, 32, (20, 21), 5, 1, "full", 2),
+    # strided, many channels: the paired stride-2 taps, runs across output rows,
+    # channel blocks (KK = 9, 4: blocks of 2 and 3 channels), a partial last block
+    (2, 13, 9, (23, 41), 3, 2, 1, 1), (2, 7, 5, (9, 10), 2, 2, 0, 1),
+    (2, 11, 20, (30, 30), 3, 2, 1, 2), (2, 6, 4, (17, 16), 4, (3, 2), (1, 2), 1),
+    (3, 5, 6, (9, 8, 10), 3, 2, 1, 1), (1, 9, 7, (50,), 5, 3, 2, 1),
+    (2, 40, 24, (13, 13), 3, 2, 1, 1),
 ]
 
 
 @pytest.mark.parametrize("case", COL2IM, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_col2im_input_grad(case, dtype):
-    """Few input channels against many output channels take the GEMM + fold
-    input gradient: the adjoint of the forward (dot-test in float64, and
-    against the phase/correlation path), bitwise the same for 1 and 2
-    threads."""
+def test_gemm_fold_input_grad(case, dtype):
+    """Strided layers, and few input channels against many output channels,
+    take the fused GEMM + fold input gradient: the adjoint of the forward
+    (dot-test in float64, and against the phase/correlation path), bitwise
+    the same for 1 and 2 threads."""
     from convolve import _conv_grad
     d, C, O, size, k, s, p, dl = case
-    assert _conv_grad.col2im_pays((O, C) + (k,) * d, 1, np.dtype(dtype).itemsize)
+    assert _conv_grad.gemm_fold_pays((O, C) + (k,) * d, (s,) * d if np.ndim(s) == 0 else s, 1,
+                                     np.dtype(dtype).itemsize)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, C) + size)
     w = rng.standard_normal((O, C) + (k,) * d)
@@ -250,26 +257,28 @@ def test_col2im_input_grad(case, dtype):
     if dtype == np.float64:
         lhs = np.vdot(y, g)
         assert abs(lhs - np.vdot(x, gx)) <= 1e-12 * max(1.0, abs(lhs)) * 100
-    pays = _conv_grad.col2im_pays
+    pays = _conv_grad.gemm_fold_pays
     try:
-        _conv_grad.col2im_pays = lambda *a: False
+        _conv_grad.gemm_fold_pays = lambda *a: False
         other = grad(g.astype(dtype), w.astype(dtype), x.shape, **kw)
     finally:
-        _conv_grad.col2im_pays = pays
+        _conv_grad.gemm_fold_pays = pays
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(gx, other, rtol=tol, atol=tol * np.abs(other).max())
     np.testing.assert_array_equal(grad(g.astype(dtype), w.astype(dtype), x.shape, workers=1,
                                        **kw), gx)
 
 
-def test_col2im_input_grad_in_chunks(monkeypatch):
-    """The column block is bounded: images go through it a few at a time,
-    the same result as all at once."""
+@pytest.mark.parametrize("rows", [1, 18, 1000])
+def test_gemm_fold_channel_blocks_do_not_change_bits(rows, monkeypatch):
+    """The fused GEMM + fold's units (image, block of input channels): every
+    element sums its terms in (column block, tap) order whatever the block
+    size, so the result is bitwise the same for any block."""
     from convolve import _conv_grad
     rng = np.random.default_rng(6)
-    g = rng.standard_normal((5, 40, 9, 8))
-    w = rng.standard_normal((40, 3, 5, 5))
-    whole = F.conv2d_input_grad(g, w, (5, 3, 18, 16), stride=2, padding=2)
-    monkeypatch.setattr(_conv_grad, "COL2IM_BYTES", 3 * 75 * 72 * 8 * 2)
-    np.testing.assert_array_equal(F.conv2d_input_grad(g, w, (5, 3, 18, 16), stride=2,
-                                                      padding=2), whole)
+    g = rng.standard_normal((3, 16, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((16, 10, 3, 3)).astype(np.float32)
+    whole = F.conv2d_input_grad(g, w, (3, 10, 18, 16), stride=2, padding=1)
+    monkeypatch.setattr(_conv_grad, "GEMM_FOLD_ROWS", rows)
+    np.testing.assert_array_equal(F.conv2d_input_grad(g, w, (3, 10, 18, 16), stride=2,
+                                                      padding=1), whole)
