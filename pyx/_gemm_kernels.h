@@ -75,6 +75,22 @@ static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
 }
 CV_DEFINE_GEMM6(cv_gemm6_f32, float, cv_gvf, 8, CV_BCAST_F32)
 CV_DEFINE_GEMM6(cv_gemm6_f64, double, cv_gvd, 4, CV_BCAST_F64)
+/* ... adding to C when `accumulate` (a reduction split into chunks: the
+ * terms are added in the same order as in one call, so the bits match) */
+#define CV_DEFINE_GEMM6_ACC(NAME, T, V, L, BCAST)                             \
+static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
+                        ptrdiff_t ldb, ptrdiff_t K, int accumulate)           \
+{                                                                             \
+    CV_C6X2_ZERO(V);                                                          \
+    if (accumulate) {                                                         \
+        CV_C6X2_LOAD(V, L, c, ldc);                                           \
+    }                                                                         \
+    for (ptrdiff_t k = 0; k < K; k++, a += 6, b += ldb)                       \
+        CV_C6X2_STEP(V, L, BCAST, b, a[0], a[1], a[2], a[3], a[4], a[5]);     \
+    CV_C6X2_STORE(V, L, c, ldc);                                              \
+}
+CV_DEFINE_GEMM6_ACC(cv_gemm6_acc_f32, float, cv_gvf, 8, CV_BCAST_F32)
+CV_DEFINE_GEMM6_ACC(cv_gemm6_acc_f64, double, cv_gvd, 4, CV_BCAST_F64)
 
 /* The same 6 x JW block with A read in place instead of packed:
  *
@@ -371,6 +387,21 @@ static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
 }
 CV_DEFINE_GEMM6(cv_gemm6_f32, float, CV_GEMM_JW_F32)
 CV_DEFINE_GEMM6(cv_gemm6_f64, double, CV_GEMM_JW_F64)
+#define CV_DEFINE_GEMM6_ACC(NAME, T, JW)                                       \
+static inline void NAME(T *c, ptrdiff_t ldc, const T *a, const T *b,          \
+                        ptrdiff_t ldb, ptrdiff_t K, int accumulate)           \
+{                                                                             \
+    T acc[6][JW];                                                             \
+    for (int r = 0; r < 6; r++)                                               \
+        for (int j = 0; j < JW; j++) acc[r][j] = accumulate ? c[r * ldc + j] : 0;\
+    for (ptrdiff_t k = 0; k < K; k++)                                         \
+        for (int r = 0; r < 6; r++)                                           \
+            for (int j = 0; j < JW; j++) acc[r][j] += a[6 * k + r] * b[ldb * k + j];\
+    for (int r = 0; r < 6; r++)                                               \
+        for (int j = 0; j < JW; j++) c[r * ldc + j] = acc[r][j];              \
+}
+CV_DEFINE_GEMM6_ACC(cv_gemm6_acc_f32, float, CV_GEMM_JW_F32)
+CV_DEFINE_GEMM6_ACC(cv_gemm6_acc_f64, double, CV_GEMM_JW_F64)
 #define CV_DEFINE_PGEMM6(NAME, T, JW)                                          \
 static inline void NAME(T *c, ptrdiff_t ldc, const T *const *p,               \
                         const ptrdiff_t *off, const T *b, ptrdiff_t K,        \
@@ -437,8 +468,8 @@ static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, fl
 #endif
 
 
-/* np consecutive panels of A (a_stride apart) times one block of B into
- * consecutive 6 x JW blocks of C. Kept out of line: inlined into a large
+/* np consecutive panels of A (a_stride apart) times one block of B into (or,
+ * with `accumulate`, onto) consecutive 6 x JW blocks of C. Kept out of line: inlined into a large
  * caller (the fused GEMM + fold), GCC had spilled the 12 accumulators to the
  * stack and the loop ran 1.4x slower. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -448,17 +479,19 @@ static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, fl
 #endif
 static CV_NOINLINE void cv_gemm6_panels_f32(float *c, const float *a, ptrdiff_t a_stride,
                                            const float *b, ptrdiff_t ldb, ptrdiff_t K,
-                                           ptrdiff_t np)
+                                           ptrdiff_t np, int accumulate)
 {
     for (ptrdiff_t p = 0; p < np; p++)
-        cv_gemm6_f32(c + p * 6 * CV_GEMM_JW_F32, CV_GEMM_JW_F32, a + p * a_stride, b, ldb, K);
+        cv_gemm6_acc_f32(c + p * 6 * CV_GEMM_JW_F32, CV_GEMM_JW_F32, a + p * a_stride, b, ldb,
+                         K, accumulate);
 }
 static CV_NOINLINE void cv_gemm6_panels_f64(double *c, const double *a, ptrdiff_t a_stride,
                                            const double *b, ptrdiff_t ldb, ptrdiff_t K,
-                                           ptrdiff_t np)
+                                           ptrdiff_t np, int accumulate)
 {
     for (ptrdiff_t p = 0; p < np; p++)
-        cv_gemm6_f64(c + p * 6 * CV_GEMM_JW_F64, CV_GEMM_JW_F64, a + p * a_stride, b, ldb, K);
+        cv_gemm6_acc_f64(c + p * 6 * CV_GEMM_JW_F64, CV_GEMM_JW_F64, a + p * a_stride, b, ldb,
+                         K, accumulate);
 }
 #endif
 

@@ -19,6 +19,8 @@ CASES = [  # d, N, C, O, size, kernel, stride, padding, dilation, groups
     # two, three and five output channels per group (the direct kernel's 3-channel tile)
     (2, 2, 40, 3, 30, 4, 1, 2, 1, 1), (2, 1, 6, 9, 16, 3, 1, 1, 1, 3),
     (2, 2, 8, 5, 20, 5, 1, 2, 1, 1), (2, 1, 6, 4, 17, 3, 1, (1, 0), 1, 2),
+    # 1x1 with a reduction the implicit GEMM runs in chunks (> 128 taps)
+    (2, 2, 200, 13, 9, 1, 1, 0, 1, 1),
 ]
 
 
