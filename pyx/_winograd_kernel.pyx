@@ -361,9 +361,12 @@ cdef int _winograd(const real* x, const real* U, real* out, const real* bias, re
                 chk = _input_block(S, V, C, SH, SW, nr, TXp, JB * JW, JW)
             if not (chk - chk == 0):
                 bad += 1
+            # column blocks outer: V's block (C x JW) stays in L1 while the
+            # weight panels stream past (panels outer had reread every block
+            # from L2 per panel: 2-10 % slower in float64, equal in float32)
             for xi in range(P):
-                for kp in range(n_panels):
-                    for jb in range(JB):
+                for jb in range(JB):
+                    for kp in range(n_panels):
                         _gemm6(M + (xi * Kp + kp * CV_GEMM_MR) * (JB * JW) + jb * JW, JB * JW,
                                U + (xi * n_panels + kp) * C * CV_GEMM_MR,
                                V + (xi * JB * C + jb * C) * JW, JW, C)
