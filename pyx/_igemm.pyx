@@ -281,6 +281,35 @@ cdef inline void _add_row(real* grow, const real* src, Py_ssize_t iw0, Py_ssize_
             grow[iw0 + i * sw] += src[i]
 
 
+cdef inline void _add_pair(real* grow, const real* a, const real* b, Py_ssize_t iw0,
+                          Py_ssize_t nr, Py_ssize_t W) noexcept nogil:
+    """grow[iw0 + 2i] += a[i] and grow[iw0 + 2i + 1] += b[i] for i < nr, the
+    positions inside [0, W): two stride-2 taps one column apart, added as one
+    interleaved contiguous run where both land inside, element by element at
+    the borders."""
+    cdef Py_ssize_t i
+    # tap a inside for -iw0/2 <= i < (W - iw0)/2, tap b for -(iw0+1)/2 <= i < (W - iw0 - 1)/2
+    cdef Py_ssize_t lo = 0 if iw0 >= 0 else (-iw0 + 1) // 2
+    cdef Py_ssize_t hi = (W - iw0 - 1) // 2 if W > iw0 + 1 else 0
+    if hi > nr:
+        hi = nr
+    if lo > hi:
+        lo = hi
+    for i in range(lo, hi):
+        grow[iw0 + 2 * i] += a[i]
+        grow[iw0 + 2 * i + 1] += b[i]
+    for i in range(lo):
+        if iw0 + 2 * i >= 0:
+            grow[iw0 + 2 * i] += a[i]
+        if iw0 + 2 * i + 1 >= 0:
+            grow[iw0 + 2 * i + 1] += b[i]
+    for i in range(hi, nr):
+        if iw0 + 2 * i < W and iw0 + 2 * i >= 0:
+            grow[iw0 + 2 * i] += a[i]
+        if iw0 + 2 * i + 1 < W and iw0 + 2 * i + 1 >= 0:
+            grow[iw0 + 2 * i + 1] += b[i]
+
+
 cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                     Py_ssize_t N, Py_ssize_t O, Py_ssize_t C, Py_ssize_t CB,
                     Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
@@ -360,13 +389,11 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                                 kw = 0
                                 while kw < KW:
                                     iw0 = ow0 * sw + kw * dw - pw
-                                    if (sw == 2 and dw == 1 and kw + 1 < KW and iw0 >= 0
-                                            and iw0 + 2 * nr <= W):
+                                    if sw == 2 and dw == 1 and kw + 1 < KW:
                                         # taps kw, kw + 1 fill alternate columns:
                                         # one contiguous run (vectorized)
-                                        for i in range(nr):
-                                            grow[iw0 + 2 * i] += src[kw * JW + i]
-                                            grow[iw0 + 2 * i + 1] += src[(kw + 1) * JW + i]
+                                        _add_pair(grow, src + kw * JW, src + (kw + 1) * JW,
+                                                  iw0, nr, W)
                                         kw = kw + 2
                                         continue
                                     _add_row(grow, src + kw * JW, iw0, nr, sw, W)
