@@ -26,6 +26,9 @@ WORKSPACE_TOTAL = 24 << 20
 # method='auto' takes Winograd from this many input and output channels on
 # (below, the transforms cost more than the multiplications they save).
 MIN_CHANNELS = 16
+# Largest packed transformed weights (U) per call: more output channels run
+# in chunks (the input transform is repeated per chunk).
+U_BYTES = 16 << 20
 # method='winograd' takes F(4x4) in float32 when its padded GEMM work is below
 # this share of F(2x2)'s (its transforms cost more per tile: measured, one
 # thread, F(4x4) / F(2x2) time = 0.65 at 56x56 and 0.75 at 28x28 for an
@@ -110,11 +113,21 @@ def correlate(x, w, out, bias, pad, n_threads, method="winograd"):
     K = w.shape[0]
     OH, OW = out.shape[3:]
     m = tile(x.dtype, (OH, OW), method)
-    u, finite = pack_weight(w[:, :, 0], n_threads, m)
-    if not finite:
-        return False
-    R = tile_rows(C, K, x.itemsize, (OH, OW), N, n_threads, m)
-    work = _scratch.scratch("winograd_work", (_winograd_kernel.work_size(
-        C, K, OH, OW, R, m, x.itemsize, n_threads),), x.dtype)
-    return _winograd_kernel.correlate3x3(x.reshape(N, C, H, W), u, out.reshape(N, K, OH, OW),
-                                         bias, work, pad[1], pad[2], R, n_threads)
+    # output channels in chunks whose transformed weights fit U_BYTES (they
+    # are (m+2)^2 / 9 times the weights: the memory bound of the engine)
+    Kc = max(MR, U_BYTES // ((m + 2) ** 2 * C * x.itemsize) // MR * MR)
+    out4 = out.reshape(N, K, OH, OW)
+    x4 = x.reshape(N, C, H, W)
+    for k0 in range(0, K, Kc):
+        k1 = min(K, k0 + Kc)
+        u, finite = pack_weight(w[k0:k1, :, 0], n_threads, m)
+        if not finite:
+            return False
+        R = tile_rows(C, k1 - k0, x.itemsize, (OH, OW), N, n_threads, m)
+        work = _scratch.scratch("winograd_work", (_winograd_kernel.work_size(
+            C, k1 - k0, OH, OW, R, m, x.itemsize, n_threads),), x.dtype)
+        if not _winograd_kernel.correlate3x3(x4, u, out4[:, k0:k1],
+                                             None if bias is None else bias[k0:k1], work,
+                                             pad[1], pad[2], R, n_threads):
+            return False
+    return True

@@ -303,7 +303,8 @@ def work_size(Py_ssize_t C, Py_ssize_t K, Py_ssize_t OH, Py_ssize_t OW, Py_ssize
     return n_threads * _per_thread(C, Kp, OH, OW, tile_rows, m, 16 if itemsize == 4 else 8)
 
 
-cdef int _winograd(const real* x, const real* U, real* out, const real* bias, real* work,
+cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
+                   const real* bias, real* work,
                    Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                    Py_ssize_t K, Py_ssize_t Kp, Py_ssize_t OH, Py_ssize_t OW,
                    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t R, Py_ssize_t m,
@@ -371,10 +372,10 @@ cdef int _winograd(const real* x, const real* U, real* out, const real* bias, re
                                U + (xi * n_panels + kp) * C * CV_GEMM_MR,
                                V + (xi * JB * C + jb * C) * JW, JW, C)
             if m == 4:
-                _output_block4(M, out + n * K * OH * OW, bias, K, Kp, OH, OW, TX, TXp, ty0, nr,
+                _output_block4(M, out + n * out_ns, bias, K, Kp, OH, OW, TX, TXp, ty0, nr,
                                JB * JW, L)
             else:
-                _output_block(M, out + n * K * OH * OW, bias, K, Kp, OH, OW, TX, TXp, ty0, nr,
+                _output_block(M, out + n * out_ns, bias, K, Kp, OH, OW, TX, TXp, ty0, nr,
                               JB * JW, L)
     return 1 if bad else 0
 
@@ -452,12 +453,13 @@ def pack3x3(const real[:, :, :, :] w, const double[:, ::1] G, real[:, :, :, ::1]
 
 
 def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
-                 real[:, :, :, ::1] out, bias, real[::1] work, Py_ssize_t ph, Py_ssize_t pw,
+                 real[:, :, :, :] out, bias, real[::1] work, Py_ssize_t ph, Py_ssize_t pw,
                  Py_ssize_t tile_rows, int n_threads):
     """out = correlation of x (N, C, H, W) with the 3x3 kernel whose Winograd
     transform, packed by convolve._winograd.pack_weight, is u ((m+2)^2, Kp/6, C,
     6): F(2x2, 3x3) for 16 planes, F(4x4, 3x3) for 36; blocks of `tile_rows`
-    tile rows; `work` holds at least work_size(..) elements (the caller keeps it
+    tile rows; `out` may be a slice of channels of a larger array (each image
+    contiguous); `work` holds at least work_size(..) elements (the caller keeps it
     between calls: fresh pages would be faulted in on every call).
 
     Returns False (out partly written) when the input holds inf or NaN, which
@@ -471,6 +473,10 @@ def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
         raise ValueError("correlate3x3: u must hold 16 or 36 planes")
     if out.size == 0:
         return True
+    if out.strides[0] % sizeof(real) or out.strides[3] != sizeof(real) \
+            or out.strides[1] != out.shape[2] * out.shape[3] * sizeof(real) \
+            or out.strides[2] != out.shape[3] * sizeof(real):
+        raise ValueError("correlate3x3: out must be contiguous within each image")
     if work.shape[0] < work_size(x.shape[1], out.shape[1], out.shape[2], out.shape[3],
                                  tile_rows, m, sizeof(real), n_threads):
         raise ValueError("correlate3x3: work is smaller than work_size(..)")
@@ -478,7 +484,8 @@ def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
         b = bias
         bp = &b[0]
     with nogil:
-        err = _winograd(&x[0, 0, 0, 0], &u[0, 0, 0, 0], &out[0, 0, 0, 0], bp, &work[0],
+        err = _winograd(&x[0, 0, 0, 0], &u[0, 0, 0, 0], &out[0, 0, 0, 0],
+                        out.strides[0] // sizeof(real), bp, &work[0],
                         x.shape[0], x.shape[1], x.shape[2], x.shape[3],
                         out.shape[1], u.shape[1] * CV_GEMM_MR, out.shape[2], out.shape[3],
                         ph, pw, tile_rows, m, n_threads)

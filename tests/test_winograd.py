@@ -183,3 +183,19 @@ def test_packed_transform_is_g_w_gt(K, dtype, m, points, rng):
     assert not got[:, K:].any()
     w[0, 0, 1, 1] = np.nan
     assert not _winograd.pack_weight(w, n_threads=1, m=m)[1]
+
+
+@pytest.mark.parametrize("method, dtype", METHOD_DTYPES)
+def test_output_channel_chunks_do_not_change_bits(method, dtype, rng, monkeypatch):
+    """Transformed weights above U_BYTES run in chunks of output channels (the
+    memory bound): the same bits as one pass, bias included."""
+    from convolve import _winograd
+    x = rng.standard_normal((2, 10, 13, 30)).astype(dtype)
+    w = rng.standard_normal((23, 10, 3, 3)).astype(dtype)
+    b = rng.standard_normal(23).astype(dtype)
+    whole = conv2d(x, w, b, padding=1, method=method)
+    monkeypatch.setattr(_winograd, "U_BYTES", 36 * 10 * 6 * x.itemsize)   # 6 channels a chunk
+    np.testing.assert_array_equal(conv2d(x, w, b, padding=1, method=method), whole)
+    w[20, 3, 1, 1] = np.nan                   # in the last chunk: the direct kernel reruns all
+    np.testing.assert_array_equal(conv2d(x, w, b, padding=1, method=method),
+                                  conv2d(x, w, b, padding=1, method="direct"))
