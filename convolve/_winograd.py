@@ -30,9 +30,10 @@ MIN_CHANNELS = 16
 # in chunks (the input transform is repeated per chunk).
 U_BYTES = 16 << 20
 # method='winograd' takes F(4x4) in float32 when its padded GEMM work is below
-# this share of F(2x2)'s (its transforms cost more per tile: measured, one
-# thread, F(4x4) / F(2x2) time = 0.65 at 56x56 and 0.75 at 28x28 for an
-# estimated work ratio of 0.56, and 1.24 at 14x14 for 1.29).
+# this share of F(2x2)'s (its transforms cost more per tile). Measured, one
+# thread, F(4x4) / F(2x2) time against the estimated work ratio: 56x56 0.65
+# (0.56), 28x28 0.71 (0.64), 14x14 with four-tile transforms 0.74 (0.56),
+# 16x16 0.80 (0.56), 7x7 1.45 (1.13).
 TILE4_GAIN = 0.77
 
 
@@ -50,19 +51,37 @@ def pack_weight(w, n_threads=1, m=2):
     return u, _winograd_kernel.pack3x3(w, G, u, n_threads)
 
 
-def _planes_work(m, out_hw, L):
+def lanes(m, itemsize, OW):
+    """Tiles per vector transform: two vectors' worth (8 float32, 4 float64),
+    or for F(4x4) in float32 four (128-bit transforms) when that pads tile
+    rows by a quarter or more (14 x 14: four tiles a row, half of an 8-tile
+    group empty); the 4-tile transforms do half the work per instruction."""
+    L = 8 if itemsize == 4 else 4
+    TX = -(-OW // m)
+    if m == 4 and itemsize == 4 and 4 * (-(-TX // 8) * 8) >= 5 * (-(-TX // 4) * 4):
+        return 4
+    return L
+
+
+def _planes_work(m, out_hw, itemsize=4):
     """Transformed values one channel pair multiplies under F(m x m): planes
-    times tiles, each tile row padded to the vector width L."""
+    times an image's tiles, each tile row padded to the transforms' lanes
+    (:func:`lanes`) and the image's tiles to the GEMM's column blocks (16
+    float32, 8 float64: a 7 x 7 map has 8 F(4x4) tiles in a block of 16)."""
     OH, OW = out_hw
-    return (m + 2) ** 2 * -(-OH // m) * (-(-(-(-OW // m)) // L) * L)
+    L = lanes(m, itemsize, OW)
+    jw = 16 if itemsize == 4 else 8
+    tiles = -(-OH // m) * (-(-(-(-OW // m)) // L) * L)
+    return (m + 2) ** 2 * (-(-tiles // jw) * jw)
 
 
 def tile(dtype, out_hw, method="winograd"):
     """The output tile m of F(m x m, 3x3) for `method` ('winograd' chooses).
 
-    float32: F(4x4) when its GEMM work (planes x tiles, tile rows padded to
-    the 8 tiles of a vector) is below TILE4_GAIN of F(2x2)'s: 56x56 and
-    28x28 maps (0.56), not 14x14 (1.29: 4 tiles per row padded to 8).
+    float32: F(4x4) when its GEMM work (:func:`_planes_work`) is below
+    TILE4_GAIN of F(2x2)'s: 56x56 (0.56), 28x28 (0.64) and 14x14 maps (0.56,
+    with four-tile transforms), not 7x7 (1.13: 8 tiles in a column block of
+    16; measured 1.45x slower).
     float64 keeps F(2x2), whose coefficients are exact and whose error stays
     at float64 rounding (F(4x4)'s does not: see the engine guide)."""
     if method == "winograd2x2":
@@ -71,7 +90,7 @@ def tile(dtype, out_hw, method="winograd"):
         return 4
     if dtype != np.float32:
         return 2
-    return 4 if _planes_work(4, out_hw, 8) < TILE4_GAIN * _planes_work(2, out_hw, 8) else 2
+    return 4 if _planes_work(4, out_hw) < TILE4_GAIN * _planes_work(2, out_hw) else 2
 
 
 def pays(C, K, out_hw):
@@ -83,8 +102,8 @@ def tile_rows(C, K, itemsize, out_hw, N, n_threads, m=2):
     """Tile rows per block: the per-thread workspace (strip, V, M) near
     WORKSPACE_BYTES (WORKSPACE_TOTAL over all threads), and at least two
     blocks per thread when the batch allows."""
-    L = 8 if itemsize == 4 else 4
     OH, OW = out_hw
+    L = lanes(m, itemsize, OW)
     TY, TX = -(-OH // m), -(-OW // m)
     TXp = -(-TX // L) * L
     Kp = -(-K // MR) * MR
@@ -124,10 +143,11 @@ def correlate(x, w, out, bias, pad, n_threads, method="winograd"):
         if not finite:
             return False
         R = tile_rows(C, k1 - k0, x.itemsize, (OH, OW), N, n_threads, m)
+        L = lanes(m, x.itemsize, OW)
         work = _scratch.scratch("winograd_work", (_winograd_kernel.work_size(
-            C, k1 - k0, OH, OW, R, m, x.itemsize, n_threads),), x.dtype)
+            C, k1 - k0, OH, OW, R, m, x.itemsize, n_threads, L),), x.dtype)
         if not _winograd_kernel.correlate3x3(x4, u, out4[:, k0:k1],
                                              None if bias is None else bias[k0:k1], work,
-                                             pad[1], pad[2], R, n_threads):
+                                             pad[1], pad[2], R, n_threads, L):
             return False
     return True

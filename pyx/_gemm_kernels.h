@@ -335,6 +335,88 @@ static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, fl
     }
 }
 
+/* The same F(4x4) transforms for four tiles in 128-bit vectors, lanes in
+ * tile order (one 4 x 4 transpose: no interleaving): for maps whose tile
+ * rows hold four tiles or fewer per group of eight (14 x 14: four tiles per
+ * row would leave half of every 8-lane group empty). */
+typedef float cv_gv4f __attribute__((vector_size(16), aligned(1), may_alias));
+typedef int cv_gv4i __attribute__((vector_size(16)));
+#define CV_T4(a0, a1, a2, a3, c0, c1, c2, c3)                                 \
+    do {                                                                      \
+        cv_gv4f t0 = __builtin_shuffle(a0, a1, ((cv_gv4i){0, 4, 1, 5}));      \
+        cv_gv4f t1 = __builtin_shuffle(a0, a1, ((cv_gv4i){2, 6, 3, 7}));      \
+        cv_gv4f t2 = __builtin_shuffle(a2, a3, ((cv_gv4i){0, 4, 1, 5}));      \
+        cv_gv4f t3 = __builtin_shuffle(a2, a3, ((cv_gv4i){2, 6, 3, 7}));      \
+        c0 = __builtin_shuffle(t0, t2, ((cv_gv4i){0, 1, 4, 5}));              \
+        c1 = __builtin_shuffle(t0, t2, ((cv_gv4i){2, 3, 6, 7}));              \
+        c2 = __builtin_shuffle(t1, t3, ((cv_gv4i){0, 1, 4, 5}));              \
+        c3 = __builtin_shuffle(t1, t3, ((cv_gv4i){2, 3, 6, 7}));              \
+    } while (0)
+#define CV_W4_BT4(d, v)                                                       \
+    do {                                                                      \
+        v[0] = d[0] - 1.5f * d[1] - 2.0f * d[2] + 1.5f * d[3] + d[4];        \
+        v[1] = 0.5f * d[2] - d[1] + 2.5f * d[3] + d[4];                       \
+        v[2] = d[1] - 2.5f * d[2] + 0.5f * d[3] + d[4];                       \
+        v[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];                            \
+        v[4] = 0.5f * (d[1] - d[3]) - d[2] + d[4];                            \
+        v[5] = d[1] - 1.5f * d[2] - 2.0f * d[3] + 1.5f * d[4] + d[5];        \
+    } while (0)
+#define CV_W4_AT4(m, y)                                                       \
+    do {                                                                      \
+        cv_gv4f p12 = m[1] + m[2], m12 = m[1] - m[2];                         \
+        y[0] = p12 + m[0] + m[3] + m[4];                                      \
+        y[1] = m12 + 0.5f * m[3] - 2.0f * m[4];                               \
+        y[2] = p12 + 0.25f * m[3] + 4.0f * m[4];                              \
+        y[3] = m12 + 0.125f * m[3] - 8.0f * m[4] + m[5];                      \
+    } while (0)
+static inline double cv_wino4_in4_f32(const float *s, ptrdiff_t W, float *v, ptrdiff_t plane)
+{
+    cv_gv4f h[6][6], chk = (cv_gv4f){0};
+    for (int i = 0; i < 6; i++) {
+        const float *r = s + i * W;
+        cv_gv4f d[6], x;
+        CV_T4(*(const cv_gv4f *)(r), *(const cv_gv4f *)(r + 4), *(const cv_gv4f *)(r + 8),
+              *(const cv_gv4f *)(r + 12), d[0], d[1], d[2], d[3]);
+        /* columns 4 and 5 of tile l are columns 0 and 1 of tile l + 1 */
+        CV_T4(*(const cv_gv4f *)(r + 4), *(const cv_gv4f *)(r + 8), *(const cv_gv4f *)(r + 12),
+              *(const cv_gv4f *)(r + 16), d[4], d[5], x, x);
+        (void)x;
+        CV_W4_BT4(d, h[i]);
+    }
+    for (int b = 0; b < 6; b++) {
+        cv_gv4f d[6], o[6];
+        for (int i = 0; i < 6; i++) d[i] = h[i][b];
+        CV_W4_BT4(d, o);
+        for (int a = 0; a < 6; a++) {
+            *(cv_gv4f *)(v + (6 * a + b) * plane) = o[a];
+            chk += o[a];
+        }
+    }
+    return ((double)chk[0] + chk[1]) + ((double)chk[2] + chk[3]);
+}
+static inline void cv_wino4_out4_f32(const float *m, ptrdiff_t plane, float b, float *o,
+                                     ptrdiff_t OW, int nrows, int ncols)
+{
+    cv_gv4f t[4][6], bv = {b, b, b, b};
+    float tmp[16];
+    for (int b6 = 0; b6 < 6; b6++) {
+        cv_gv4f c[6], y[4];
+        for (int a = 0; a < 6; a++) c[a] = *(const cv_gv4f *)(m + (6 * a + b6) * plane);
+        CV_W4_AT4(c, y);
+        for (int p = 0; p < 4; p++) t[p][b6] = y[p];
+    }
+    for (int p = 0; p < 4 && p < nrows; p++) {
+        cv_gv4f y[4], r0, r1, r2, r3;
+        CV_W4_AT4(t[p], y);
+        CV_T4(y[0] + bv, y[1] + bv, y[2] + bv, y[3] + bv, r0, r1, r2, r3);
+        float *dst = ncols >= 16 ? o + p * OW : tmp;
+        *(cv_gv4f *)(dst) = r0; *(cv_gv4f *)(dst + 4) = r1;
+        *(cv_gv4f *)(dst + 8) = r2; *(cv_gv4f *)(dst + 12) = r3;
+        if (ncols < 16)
+            for (int q = 0; q < ncols; q++) o[p * OW + q] = tmp[q];
+    }
+}
+
 /* The weight transform of one panel: u[(a*n + b) * plane + l] = (G g_l G^T)[a, b]
  * for the six output channels l of the panel, g[i][l] (i = 3 x 3 taps; lanes
  * 6 and 7 unused) and G n x 3 row-major, in float64 (vectors across the
@@ -456,6 +538,11 @@ static inline void cv_wino_out_f64(const double *m, ptrdiff_t plane, double b, d
 { (void)m; (void)plane; (void)b; (void)o; (void)OW; }
 static inline double cv_wino4_in_f32(const float *s, ptrdiff_t W, float *v, ptrdiff_t plane)
 { (void)s; (void)W; (void)v; (void)plane; return 0; }
+static inline double cv_wino4_in4_f32(const float *s, ptrdiff_t W, float *v, ptrdiff_t plane)
+{ (void)s; (void)W; (void)v; (void)plane; return 0; }
+static inline void cv_wino4_out4_f32(const float *m, ptrdiff_t plane, float b, float *o,
+                                     ptrdiff_t OW, int nrows, int ncols)
+{ (void)m; (void)plane; (void)b; (void)o; (void)OW; (void)nrows; (void)ncols; }
 static inline double cv_wino_pack_f32(const double (*g)[8], const double *G, int n, float *u,
                                       ptrdiff_t plane)
 { (void)g; (void)G; (void)n; (void)u; (void)plane; return 0; }

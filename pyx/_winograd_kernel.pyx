@@ -42,6 +42,9 @@ cdef extern from "_gemm_kernels.h" nogil:
     void cv_wino_out_f64(const double* m, Py_ssize_t plane, double b, double* o,
                          Py_ssize_t OW)
     double cv_wino4_in_f32(const float* s, Py_ssize_t W, float* v, Py_ssize_t plane)
+    double cv_wino4_in4_f32(const float* s, Py_ssize_t W, float* v, Py_ssize_t plane)
+    void cv_wino4_out4_f32(const float* m, Py_ssize_t plane, float b, float* o, Py_ssize_t OW,
+                           int nrows, int ncols)
     void cv_wino4_out_f32(const float* m, Py_ssize_t plane, float b, float* o, Py_ssize_t OW,
                           int nrows, int ncols)
     double cv_wino_pack_f32(const double (*g)[8], const double* G, int n, float* u,
@@ -169,7 +172,9 @@ cdef inline void _output_block(const real* M, real* out, const real* bias,
 
 cdef inline Py_ssize_t _lane(Py_ssize_t l, Py_ssize_t L) noexcept nogil:
     """Where tile l of a group of L sits in the vector transforms' lane order
-    (0, 2, 4, .., 1, 3, 5, ..)."""
+    (0, 2, 4, .., 1, 3, 5, .. for 8 lanes; tile order for 4)."""
+    if L == 4:
+        return l
     return (l % 2) * (L // 2) + l // 2
 
 
@@ -215,11 +220,11 @@ cdef inline double _in4_scalar(const real* s, Py_ssize_t W, real* v, Py_ssize_t 
 
 cdef inline double _input_block4(const real* strip, real* V, Py_ssize_t C, Py_ssize_t SH,
                                  Py_ssize_t SW, Py_ssize_t nr, Py_ssize_t TXp,
-                                 Py_ssize_t TBp, Py_ssize_t JW) noexcept nogil:
+                                 Py_ssize_t TBp, Py_ssize_t JW, Py_ssize_t L) noexcept nogil:
     """F(4x4): V[xi][jb][c][jl] = (B^T d B)[xi] of tile j = r*TXp + tx (lanes
     interleaved within groups of L), patch at row 4r, column 4tx of the strip;
     tiles nr*TXp..TBp are zero. Returns the sum of all results."""
-    cdef Py_ssize_t plane = (TBp // JW) * C * JW, L = JW // 2
+    cdef Py_ssize_t plane = (TBp // JW) * C * JW
     cdef Py_ssize_t c, r, g, j, i, nt = nr * TXp
     cdef double chk = 0
     cdef const real* src
@@ -230,7 +235,9 @@ cdef inline double _input_block4(const real* strip, real* V, Py_ssize_t C, Py_ss
                 j = r * TXp + g * L
                 src = strip + (c * SH + 4 * r) * SW + 4 * g * L
                 dst = V + ((j // JW) * C + c) * JW + j % JW
-                if real is float and CV_WINO_VECTOR:
+                if real is float and CV_WINO_VECTOR and L == 4:
+                    chk += cv_wino4_in4_f32(src, SW, dst, plane)
+                elif real is float and CV_WINO_VECTOR:
                     chk += cv_wino4_in_f32(src, SW, dst, plane)
                 else:
                     chk += _in4_scalar(src, SW, dst, plane, L)
@@ -267,6 +274,10 @@ cdef inline void _output_block4(const real* M, real* out, const real* bias,
                 ncols = min(4 * L, OW - 4 * g * L)
                 if ncols <= 0:
                     break
+                if real is float and CV_WINO_VECTOR and L == 4:
+                    cv_wino4_out4_f32(src + j, plane, b, out + (k * OH + oy) * OW + 4 * g * L,
+                                      OW, <int> nrows, <int> ncols)
+                    continue
                 if real is float and CV_WINO_VECTOR:
                     cv_wino4_out_f32(src + j, plane, b, out + (k * OH + oy) * OW + 4 * g * L,
                                      OW, <int> nrows, <int> ncols)
@@ -288,19 +299,21 @@ cdef inline void _output_block4(const real* M, real* out, const real* bias,
 
 
 cdef Py_ssize_t _per_thread(Py_ssize_t C, Py_ssize_t Kp, Py_ssize_t OH, Py_ssize_t OW,
-                            Py_ssize_t R, Py_ssize_t m, Py_ssize_t JW) noexcept nogil:
+                            Py_ssize_t R, Py_ssize_t m, Py_ssize_t JW,
+                            Py_ssize_t L) noexcept nogil:
     """Elements of one thread's workspace: strip, V and M (see _winograd)."""
-    cdef Py_ssize_t L = JW // 2, P = (m + 2) * (m + 2)
+    cdef Py_ssize_t P = (m + 2) * (m + 2)
     cdef Py_ssize_t TXp = ((OW + m - 1) // m + L - 1) // L * L
     cdef Py_ssize_t TBp = (R * TXp + JW - 1) // JW * JW
     return C * (m * R + 2) * (m * TXp + (4 if m == 4 else 2)) + P * (C + Kp) * TBp
 
 
 def work_size(Py_ssize_t C, Py_ssize_t K, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t tile_rows,
-              Py_ssize_t m, Py_ssize_t itemsize, int n_threads):
+              Py_ssize_t m, Py_ssize_t itemsize, int n_threads, Py_ssize_t lanes=0):
     """Elements of the workspace correlate3x3 needs (all threads)."""
     cdef Py_ssize_t Kp = (K + CV_GEMM_MR - 1) // CV_GEMM_MR * CV_GEMM_MR
-    return n_threads * _per_thread(C, Kp, OH, OW, tile_rows, m, 16 if itemsize == 4 else 8)
+    cdef Py_ssize_t JW = 16 if itemsize == 4 else 8
+    return n_threads * _per_thread(C, Kp, OH, OW, tile_rows, m, JW, lanes or JW // 2)
 
 
 cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
@@ -308,10 +321,10 @@ cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
                    Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                    Py_ssize_t K, Py_ssize_t Kp, Py_ssize_t OH, Py_ssize_t OW,
                    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t R, Py_ssize_t m,
-                   int n_threads) noexcept nogil:
+                   Py_ssize_t L, int n_threads) noexcept nogil:
     """F(m x m, 3x3), m = 2 or 4: tiles of (m + 2)^2 inputs, P = (m + 2)^2 planes;
     `work` holds n_threads * _per_thread(..) elements."""
-    cdef Py_ssize_t JW = _jw(<real*> NULL), L = JW // 2, P = (m + 2) * (m + 2)
+    cdef Py_ssize_t JW = _jw(<real*> NULL), P = (m + 2) * (m + 2)
     cdef Py_ssize_t TX = (OW + m - 1) // m, TY = (OH + m - 1) // m
     cdef Py_ssize_t TXp = (TX + L - 1) // L * L
     cdef Py_ssize_t n_rb = (TY + R - 1) // R, n_blocks = N * n_rb
@@ -319,7 +332,7 @@ cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
     # F(4x4)'s vector transform reads two columns past the last patch
     cdef Py_ssize_t SH = m * R + 2, SW = m * TXp + (4 if m == 4 else 2)
     cdef Py_ssize_t ssz = C * SH * SW, vsz = P * C * TBp
-    cdef Py_ssize_t per_thread = _per_thread(C, Kp, OH, OW, R, m, JW)
+    cdef Py_ssize_t per_thread = _per_thread(C, Kp, OH, OW, R, m, JW, L)
     cdef Py_ssize_t n_panels = Kp // CV_GEMM_MR
     # strip columns jx read input column jx - pw: the copied span
     cdef Py_ssize_t jx0 = pw if pw > 0 else 0
@@ -357,7 +370,7 @@ cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
                     memcpy(row + jx0, x + ((n * C + c) * H + iy) * W + ix0, ncopy * sizeof(real))
                     memset(row + jx0 + ncopy, 0, (SW - jx0 - ncopy) * sizeof(real))
             if m == 4:
-                chk = _input_block4(S, V, C, SH, SW, nr, TXp, JB * JW, JW)
+                chk = _input_block4(S, V, C, SH, SW, nr, TXp, JB * JW, JW, L)
             else:
                 chk = _input_block(S, V, C, SH, SW, nr, TXp, JB * JW, JW)
             if not (chk - chk == 0):
@@ -454,12 +467,14 @@ def pack3x3(const real[:, :, :, :] w, const double[:, ::1] G, real[:, :, :, ::1]
 
 def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
                  real[:, :, :, :] out, bias, real[::1] work, Py_ssize_t ph, Py_ssize_t pw,
-                 Py_ssize_t tile_rows, int n_threads):
+                 Py_ssize_t tile_rows, int n_threads, Py_ssize_t lanes=0):
     """out = correlation of x (N, C, H, W) with the 3x3 kernel whose Winograd
     transform, packed by convolve._winograd.pack_weight, is u ((m+2)^2, Kp/6, C,
     6): F(2x2, 3x3) for 16 planes, F(4x4, 3x3) for 36; blocks of `tile_rows`
     tile rows; `out` may be a slice of channels of a larger array (each image
-    contiguous); `work` holds at least work_size(..) elements (the caller keeps it
+    contiguous); `lanes`: tiles per vector transform, 8 or, for F(4x4) in
+    float32, 4 (0: 8 for float32, 4 for float64); `work` holds at least
+    work_size(..) elements (the caller keeps it
     between calls: fresh pages would be faulted in on every call).
 
     Returns False (out partly written) when the input holds inf or NaN, which
@@ -477,8 +492,11 @@ def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
             or out.strides[1] != out.shape[2] * out.shape[3] * sizeof(real) \
             or out.strides[2] != out.shape[3] * sizeof(real):
         raise ValueError("correlate3x3: out must be contiguous within each image")
+    cdef Py_ssize_t L = lanes or _jw(<real*> NULL) // 2
+    if L != _jw(<real*> NULL) // 2 and not (real is float and m == 4 and L == 4):
+        raise ValueError("correlate3x3: lanes=4 is for F(4x4) in float32")
     if work.shape[0] < work_size(x.shape[1], out.shape[1], out.shape[2], out.shape[3],
-                                 tile_rows, m, sizeof(real), n_threads):
+                                 tile_rows, m, sizeof(real), n_threads, L):
         raise ValueError("correlate3x3: work is smaller than work_size(..)")
     if bias is not None:
         b = bias
@@ -488,5 +506,5 @@ def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
                         out.strides[0] // sizeof(real), bp, &work[0],
                         x.shape[0], x.shape[1], x.shape[2], x.shape[3],
                         out.shape[1], u.shape[1] * CV_GEMM_MR, out.shape[2], out.shape[3],
-                        ph, pw, tile_rows, m, n_threads)
+                        ph, pw, tile_rows, m, L, n_threads)
     return err == 0
