@@ -253,9 +253,9 @@ CV_DEFINE_WINO_OUT(cv_wino_out_f64, double, cv_gvd, 4, CV_BCAST_F64,
         v[4] = 0.5f * (d[1] - d[3]) - d[2] + d[4];                            \
         v[5] = d[1] - 1.5f * d[2] - 2.0f * d[3] + 1.5f * d[4] + d[5];        \
     } while (0)
-#define CV_W4_AT(m, y)                                                        \
+#define CV_W4_AT(V, m, y)                                                     \
     do {                                                                      \
-        cv_gvf p12 = m[1] + m[2], m12 = m[1] - m[2];                          \
+        V p12 = m[1] + m[2], m12 = m[1] - m[2];                               \
         y[0] = p12 + m[0] + m[3] + m[4];                                      \
         y[1] = m12 + 0.5f * m[3] - 2.0f * m[4];                               \
         y[2] = p12 + 0.25f * m[3] + 4.0f * m[4];                              \
@@ -315,12 +315,12 @@ static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, fl
     for (int b6 = 0; b6 < 6; b6++) {
         cv_gvf c[6], y[4];
         for (int a = 0; a < 6; a++) c[a] = *(const cv_gvf *)(m + (6 * a + b6) * plane);
-        CV_W4_AT(c, y);
+        CV_W4_AT(cv_gvf, c, y);
         for (int p = 0; p < 4; p++) t[p][b6] = y[p];
     }
     for (int p = 0; p < 4 && p < nrows; p++) {
         cv_gvf y[4];
-        CV_W4_AT(t[p], y);
+        CV_W4_AT(cv_gvf, t[p], y);
         y[0] += bv; y[1] += bv; y[2] += bv; y[3] += bv;
         /* back to contiguous columns: the same in-lane transposes */
         cv_gvf t0 = __builtin_shuffle(y[0], y[1], CV_UNPACKLO), t1 = __builtin_shuffle(y[0], y[1], CV_UNPACKHI);
@@ -352,23 +352,6 @@ typedef int cv_gv4i __attribute__((vector_size(16)));
         c2 = __builtin_shuffle(t1, t3, ((cv_gv4i){0, 1, 4, 5}));              \
         c3 = __builtin_shuffle(t1, t3, ((cv_gv4i){2, 3, 6, 7}));              \
     } while (0)
-#define CV_W4_BT4(d, v)                                                       \
-    do {                                                                      \
-        v[0] = d[0] - 1.5f * d[1] - 2.0f * d[2] + 1.5f * d[3] + d[4];        \
-        v[1] = 0.5f * d[2] - d[1] + 2.5f * d[3] + d[4];                       \
-        v[2] = d[1] - 2.5f * d[2] + 0.5f * d[3] + d[4];                       \
-        v[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];                            \
-        v[4] = 0.5f * (d[1] - d[3]) - d[2] + d[4];                            \
-        v[5] = d[1] - 1.5f * d[2] - 2.0f * d[3] + 1.5f * d[4] + d[5];        \
-    } while (0)
-#define CV_W4_AT4(m, y)                                                       \
-    do {                                                                      \
-        cv_gv4f p12 = m[1] + m[2], m12 = m[1] - m[2];                         \
-        y[0] = p12 + m[0] + m[3] + m[4];                                      \
-        y[1] = m12 + 0.5f * m[3] - 2.0f * m[4];                               \
-        y[2] = p12 + 0.25f * m[3] + 4.0f * m[4];                              \
-        y[3] = m12 + 0.125f * m[3] - 8.0f * m[4] + m[5];                      \
-    } while (0)
 static inline double cv_wino4_in4_f32(const float *s, ptrdiff_t W, float *v, ptrdiff_t plane)
 {
     cv_gv4f h[6][6], chk = (cv_gv4f){0};
@@ -381,12 +364,12 @@ static inline double cv_wino4_in4_f32(const float *s, ptrdiff_t W, float *v, ptr
         CV_T4(*(const cv_gv4f *)(r + 4), *(const cv_gv4f *)(r + 8), *(const cv_gv4f *)(r + 12),
               *(const cv_gv4f *)(r + 16), d[4], d[5], x, x);
         (void)x;
-        CV_W4_BT4(d, h[i]);
+        CV_W4_BT(d, h[i]);
     }
     for (int b = 0; b < 6; b++) {
         cv_gv4f d[6], o[6];
         for (int i = 0; i < 6; i++) d[i] = h[i][b];
-        CV_W4_BT4(d, o);
+        CV_W4_BT(d, o);
         for (int a = 0; a < 6; a++) {
             *(cv_gv4f *)(v + (6 * a + b) * plane) = o[a];
             chk += o[a];
@@ -402,12 +385,12 @@ static inline void cv_wino4_out4_f32(const float *m, ptrdiff_t plane, float b, f
     for (int b6 = 0; b6 < 6; b6++) {
         cv_gv4f c[6], y[4];
         for (int a = 0; a < 6; a++) c[a] = *(const cv_gv4f *)(m + (6 * a + b6) * plane);
-        CV_W4_AT4(c, y);
+        CV_W4_AT(cv_gv4f, c, y);
         for (int p = 0; p < 4; p++) t[p][b6] = y[p];
     }
     for (int p = 0; p < 4 && p < nrows; p++) {
         cv_gv4f y[4], r0, r1, r2, r3;
-        CV_W4_AT4(t[p], y);
+        CV_W4_AT(cv_gv4f, t[p], y);
         CV_T4(y[0] + bv, y[1] + bv, y[2] + bv, y[3] + bv, r0, r1, r2, r3);
         float *dst = ncols >= 16 ? o + p * OW : tmp;
         *(cv_gv4f *)(dst) = r0; *(cv_gv4f *)(dst + 4) = r1;

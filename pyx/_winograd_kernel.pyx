@@ -81,14 +81,29 @@ cdef inline double _in_scalar(const real* s, Py_ssize_t W, real* v, Py_ssize_t p
     return chk
 
 
+cdef inline void _zero_tiles(real* V, Py_ssize_t C, Py_ssize_t c, Py_ssize_t nt,
+                             Py_ssize_t TBp, Py_ssize_t JW, Py_ssize_t L, Py_ssize_t P,
+                             Py_ssize_t plane) noexcept nogil:
+    """Zero channel c of tiles nt .. TBp (the block's padding) in the P planes of V."""
+    cdef Py_ssize_t j = nt, i
+    cdef real* dst
+    while j < TBp:
+        dst = V + ((j // JW) * C + c) * JW + j % JW
+        for i in range(P):
+            memset(dst + i * plane, 0, L * sizeof(real))
+        j += L
+
+
 cdef inline double _input_block(const real* strip, real* V, Py_ssize_t C, Py_ssize_t SH,
                                 Py_ssize_t SW, Py_ssize_t nr, Py_ssize_t TXp,
-                                Py_ssize_t TBp, Py_ssize_t JW) noexcept nogil:
-    """V[xi][jb][c][jl] = (B^T d B)[xi] of tile j = jb*JW + jl = r*TXp + tx,
-    whose patch starts at row 2r, column 2tx of the strip; tiles nr*TXp..TBp
-    are zero. Returns the sum of all results, finite iff the input was."""
-    cdef Py_ssize_t plane = (TBp // JW) * C * JW, L = JW // 2
-    cdef Py_ssize_t c, r, g, j, i, nt = nr * TXp
+                                Py_ssize_t TBp, Py_ssize_t JW, Py_ssize_t L,
+                                Py_ssize_t m) noexcept nogil:
+    """V[xi][jb][c][jl] = (B^T d B)[xi] of F(m x m)'s tile j = jb*JW + jl =
+    r*TXp + tx (for F(4x4) in 8-lane groups, lanes interleaved: _lane), whose
+    patch starts at row m*r, column m*tx of the strip; tiles nr*TXp..TBp are
+    zero. Returns the sum of all results, finite iff the input was."""
+    cdef Py_ssize_t plane = (TBp // JW) * C * JW
+    cdef Py_ssize_t c, r, g, j, nt = nr * TXp
     cdef double chk = 0
     cdef const real* src
     cdef real* dst
@@ -96,20 +111,22 @@ cdef inline double _input_block(const real* strip, real* V, Py_ssize_t C, Py_ssi
         for r in range(nr):
             for g in range(TXp // L):
                 j = r * TXp + g * L
-                src = strip + (c * SH + 2 * r) * SW + 2 * g * L
+                src = strip + (c * SH + m * r) * SW + m * g * L
                 dst = V + ((j // JW) * C + c) * JW + j % JW
-                if not CV_WINO_VECTOR:
+                if m == 4:
+                    if real is float and CV_WINO_VECTOR and L == 4:
+                        chk += cv_wino4_in4_f32(src, SW, dst, plane)
+                    elif real is float and CV_WINO_VECTOR:
+                        chk += cv_wino4_in_f32(src, SW, dst, plane)
+                    else:
+                        chk += _in4_scalar(src, SW, dst, plane, L)
+                elif not CV_WINO_VECTOR:
                     chk += _in_scalar(src, SW, dst, plane, L)
                 elif real is float:
                     chk += cv_wino_in_f32(src, SW, dst, plane)
                 else:
                     chk += cv_wino_in_f64(src, SW, dst, plane)
-        j = nt
-        while j < TBp:
-            dst = V + ((j // JW) * C + c) * JW + j % JW
-            for i in range(16):
-                memset(dst + i * plane, 0, L * sizeof(real))
-            j += L
+        _zero_tiles(V, C, c, nt, TBp, JW, L, (m + 2) * (m + 2), plane)
     return chk
 
 
@@ -215,38 +232,6 @@ cdef inline double _in4_scalar(const real* s, Py_ssize_t W, real* v, Py_ssize_t 
         for a in range(36):
             v[a * plane + o] = t[a]
             chk += t[a]
-    return chk
-
-
-cdef inline double _input_block4(const real* strip, real* V, Py_ssize_t C, Py_ssize_t SH,
-                                 Py_ssize_t SW, Py_ssize_t nr, Py_ssize_t TXp,
-                                 Py_ssize_t TBp, Py_ssize_t JW, Py_ssize_t L) noexcept nogil:
-    """F(4x4): V[xi][jb][c][jl] = (B^T d B)[xi] of tile j = r*TXp + tx (lanes
-    interleaved within groups of L), patch at row 4r, column 4tx of the strip;
-    tiles nr*TXp..TBp are zero. Returns the sum of all results."""
-    cdef Py_ssize_t plane = (TBp // JW) * C * JW
-    cdef Py_ssize_t c, r, g, j, i, nt = nr * TXp
-    cdef double chk = 0
-    cdef const real* src
-    cdef real* dst
-    for c in range(C):
-        for r in range(nr):
-            for g in range(TXp // L):
-                j = r * TXp + g * L
-                src = strip + (c * SH + 4 * r) * SW + 4 * g * L
-                dst = V + ((j // JW) * C + c) * JW + j % JW
-                if real is float and CV_WINO_VECTOR and L == 4:
-                    chk += cv_wino4_in4_f32(src, SW, dst, plane)
-                elif real is float and CV_WINO_VECTOR:
-                    chk += cv_wino4_in_f32(src, SW, dst, plane)
-                else:
-                    chk += _in4_scalar(src, SW, dst, plane, L)
-        j = nt
-        while j < TBp:
-            dst = V + ((j // JW) * C + c) * JW + j % JW
-            for i in range(36):
-                memset(dst + i * plane, 0, L * sizeof(real))
-            j += L
     return chk
 
 
@@ -369,10 +354,7 @@ cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
                     memset(row, 0, jx0 * sizeof(real))
                     memcpy(row + jx0, x + ((n * C + c) * H + iy) * W + ix0, ncopy * sizeof(real))
                     memset(row + jx0 + ncopy, 0, (SW - jx0 - ncopy) * sizeof(real))
-            if m == 4:
-                chk = _input_block4(S, V, C, SH, SW, nr, TXp, JB * JW, JW, L)
-            else:
-                chk = _input_block(S, V, C, SH, SW, nr, TXp, JB * JW, JW)
+            chk = _input_block(S, V, C, SH, SW, nr, TXp, JB * JW, JW, L, m)
             if not (chk - chk == 0):
                 bad += 1
             # column blocks outer: V's block (C x JW) stays in L1 while the
