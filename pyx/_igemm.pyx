@@ -274,10 +274,10 @@ cdef inline void _add_row(real* grow, const real* src, Py_ssize_t iw0, Py_ssize_
     if hi > nj:
         hi = nj
     if sw == 1:
-        for i in range(lo, hi):
+        for i in range(lo, hi):             # vectorized (tools/vec_report.py)
             grow[iw0 + i] += src[i]
     else:
-        for i in range(lo, hi):
+        for i in range(lo, hi):             # scalar (strided stores): the pairs below cover stride 2
             grow[iw0 + i * sw] += src[i]
 
 
@@ -295,7 +295,7 @@ cdef inline void _add_pair(real* grow, const real* a, const real* b, Py_ssize_t 
         hi = nr
     if lo > hi:
         lo = hi
-    for i in range(lo, hi):
+    for i in range(lo, hi):                 # vectorized: interleaving shuffles, vector stores
         grow[iw0 + 2 * i] += a[i]
         grow[iw0 + 2 * i + 1] += b[i]
     for i in range(lo):
