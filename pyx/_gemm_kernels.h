@@ -14,6 +14,15 @@
 #ifndef CONVOLVE_GEMM_KERNELS_H
 #define CONVOLVE_GEMM_KERNELS_H
 
+/* Out of line: a micro-kernel inlined into a large caller (an OpenMP
+ * region with its own live values) can lose its accumulators or its B
+ * vectors to the stack; see cv_pgemm6 and cv_gemm6_panels below. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CV_NOINLINE __attribute__((noinline))
+#else
+#define CV_NOINLINE
+#endif
+
 #include <stddef.h>
 
 #define CV_GEMM_MR 6
@@ -105,7 +114,7 @@ CV_DEFINE_GEMM6_ACC(cv_gemm6_acc_f64, double, cv_gvd, 4, CV_BCAST_F64)
  * straight from the input (x86 addressing base + index * 4, no gather), one
  * offset load, 12 FMAs. `accumulate` adds to C instead of overwriting it. */
 #define CV_DEFINE_PGEMM6(NAME, T, V, L, BCAST)                                \
-static inline void NAME(T *c, ptrdiff_t ldc, const T *const *p,               \
+static CV_NOINLINE void NAME(T *c, ptrdiff_t ldc, const T *const *p,               \
                         const ptrdiff_t *off, const T *b, ptrdiff_t K,        \
                         int accumulate)                                       \
 {                                                                             \
@@ -128,7 +137,7 @@ CV_DEFINE_PGEMM6(cv_pgemm6_f64, double, cv_gvd, 4, CV_BCAST_F64)
  * (8 floats, 4 doubles) of channels, C[r][0:L] (+)= sum_k p_r[off[k]] * B[k][0:L]
  * with B packed [K][L]: 8 FMAs per tap for 1 vector load and 8 broadcasts. */
 #define CV_DEFINE_PGEMM8(NAME, T, V, L, BCAST)                                 \
-static inline void NAME(T *c, ptrdiff_t ldc, const T *const *p,               \
+static CV_NOINLINE void NAME(T *c, ptrdiff_t ldc, const T *const *p,               \
                         const ptrdiff_t *off, const T *b, ptrdiff_t K,        \
                         int accumulate)                                       \
 {                                                                             \
@@ -542,11 +551,6 @@ static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, fl
  * with `accumulate`, onto) consecutive 6 x JW blocks of C. Kept out of line: inlined into a large
  * caller (the fused GEMM + fold), GCC had spilled the 12 accumulators to the
  * stack and the loop ran 1.4x slower. */
-#if defined(__GNUC__) || defined(__clang__)
-#define CV_NOINLINE __attribute__((noinline))
-#else
-#define CV_NOINLINE
-#endif
 static CV_NOINLINE void cv_gemm6_panels_f32(float *c, const float *a, ptrdiff_t a_stride,
                                            const float *b, ptrdiff_t ldb, ptrdiff_t K,
                                            ptrdiff_t np, int accumulate)
