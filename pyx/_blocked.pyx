@@ -32,7 +32,7 @@ from libc.string cimport memcpy, memset
 
 from _types cimport real
 from _openmp cimport omp_get_thread_num
-from _gemm cimport _jw, _pgemm
+from _gemm cimport _jw, _pgemm, _panel_chunk
 
 
 cdef void _tap_offsets(Py_ssize_t* off, Py_ssize_t n, Py_ssize_t K, tuple kernel,
@@ -204,28 +204,36 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
     free(ptr_work)
 
 
-def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
+# Pixels per chunk of the output-gradient panel a thread transposes and then
+# streams through all its tap blocks: 2048 x two vectors = 128 KiB (in L2).
+DEF WG_PIX = 2048
+
+
+def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
                 real[:, :, :, :, ::1] tiles, tuple osp, tuple kernel, tuple stride,
                 tuple dilation, Py_ssize_t nchunks, int n_threads):
     """Weight-gradient tiles by the same micro-kernel, roles swapped: six (or
     eight) taps are the rows, read in place through pointers into the padded
     input ``xp (N, C, Dp, Hp, Wp)``; the output pixels are the reduction, one
-    offset per pixel; ``gyt (N, groups, NOB, P, JW)`` is the output gradient
-    transposed to pixel-major panels of JW channels (zero lanes past Og):
+    offset per pixel; the output gradient ``gy (N, O, P)`` is read as
+    pixel-major panels of JW channels, transposed by each thread chunk by
+    chunk (WG_PIX pixels) into its own buffer (zero lanes past Og) and
+    streamed from there through the unit's tap blocks:
 
         tiles[g, ob, tb, r, j] = sum_n sum_p xp[n, g*Cg + c, window(p) + tap(tb*NR + r)]
-                                         * gyt[n, g, ob, p, j]
+                                         * gy[n, g*Og + ob*JW + j, p]
 
     with the taps in the order (c, kd, kh, kw) (the last block repeats the
     last tap). A unit is a channel panel and one of `nchunks` even runs of
-    its tap blocks (the panel's gyt rows reused across the run). Every tile
-    sums the images in order, the pixels in order inside the micro-kernel:
+    its tap blocks. Every tile sums the images in order, the pixels in order
+    (a chunk continues the previous one's sums in registers' order):
     bitwise identical for any thread count and any `nchunks`. Trusts its
     inputs."""
     cdef Py_ssize_t N = xp.shape[0], C = xp.shape[1], Dp = xp.shape[2], Hp = xp.shape[3]
     cdef Py_ssize_t Wp = xp.shape[4]
-    cdef Py_ssize_t G = gyt.shape[1], NOB = gyt.shape[2], P = gyt.shape[3], JW = gyt.shape[4]
-    cdef Py_ssize_t NTB = tiles.shape[2], NR = tiles.shape[3]
+    cdef Py_ssize_t G = tiles.shape[0], NOB = tiles.shape[1], NTB = tiles.shape[2]
+    cdef Py_ssize_t NR = tiles.shape[3], JW = tiles.shape[4]
+    cdef Py_ssize_t O = gy.shape[1], P = gy.shape[2], Og = O // G
     cdef Py_ssize_t OD = osp[0], OH = osp[1], OW = osp[2]
     cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
     cdef Py_ssize_t sd = stride[0], sh = stride[1], sw = stride[2]
@@ -233,20 +241,25 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
     cdef Py_ssize_t Cg = C // G, KK = KD * KH * KW, K = Cg * KK
     cdef Py_ssize_t img = C * Dp * Hp * Wp, gplane = Cg * Dp * Hp * Wp
     cdef Py_ssize_t n_units = G * NOB * nchunks
-    cdef Py_ssize_t u, m, g, ob, ch, tb, tb1, n, r, t, c, kd, kh, kw, od, oh, ow
+    cdef Py_ssize_t PB = WG_PIX if P > WG_PIX else P
+    cdef Py_ssize_t u, m, g, ob, ch, tb, tb1, n, r, t, c, kd, kh, kw, od, oh, ow, p0, pn
+    cdef int nj
     cdef const real** ptr
+    cdef real* buf
     if N == 0 or tiles.size == 0:
         return
     cdef const real* x = &xp[0, 0, 0, 0, 0]
-    cdef const real* gp = &gyt[0, 0, 0, 0, 0]
+    cdef const real* gp = &gy[0, 0, 0]
     cdef real* tp = &tiles[0, 0, 0, 0, 0]
     cdef Py_ssize_t* toff = <Py_ssize_t*> malloc(NTB * NR * sizeof(Py_ssize_t))
     cdef Py_ssize_t* poff = <Py_ssize_t*> malloc(P * sizeof(Py_ssize_t))
     cdef const real** ptr_work = <const real**> malloc(n_threads * 8 * sizeof(real*))
-    if toff == NULL or poff == NULL or ptr_work == NULL:
+    cdef real* buf_work = <real*> malloc(n_threads * PB * JW * sizeof(real))
+    if toff == NULL or poff == NULL or ptr_work == NULL or buf_work == NULL:
         free(toff)
         free(poff)
         free(ptr_work)
+        free(buf_work)
         raise MemoryError("convolve: could not allocate the blocked weight-gradient tables")
     _tap_offsets(toff, NTB * NR, K, kernel, dilation, Dp, Hp, Wp)
     for od in range(OD):
@@ -255,6 +268,7 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
                 poff[(od * OH + oh) * OW + ow] = ((od * sd) * Hp + oh * sh) * Wp + ow * sw
     with nogil, parallel(num_threads=n_threads):
         ptr = ptr_work + omp_get_thread_num() * 8
+        buf = buf_work + omp_get_thread_num() * PB * JW
         for u in prange(n_units, schedule='static'):
             m = u
             ch = m % nchunks
@@ -262,15 +276,29 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gyt,
             ob = m % NOB
             g = m // NOB
             tb1 = (ch + 1) * NTB // nchunks
+            nj = <int> (Og - ob * JW)
+            if nj > JW:
+                nj = <int> JW
+            if nj < JW:
+                memset(buf, 0, PB * JW * sizeof(real))
             for n in range(N):
-                for tb in range(ch * NTB // nchunks, tb1):
-                    for r in range(NR):
-                        ptr[r] = x + n * img + g * gplane + toff[tb * NR + r]
-                    _pgemm(NR, tp + ((g * NOB + ob) * NTB + tb) * NR * JW, JW, ptr, poff,
-                           gp + ((n * G + g) * NOB + ob) * P * JW, P, n > 0)
+                p0 = 0
+                while p0 < P:
+                    pn = P - p0
+                    if pn > PB:
+                        pn = PB
+                    _panel_chunk(buf, gp + (n * O + g * Og + ob * JW) * P + p0, P, pn, nj,
+                                 <int> JW)
+                    for tb in range(ch * NTB // nchunks, tb1):
+                        for r in range(NR):
+                            ptr[r] = x + n * img + g * gplane + toff[tb * NR + r]
+                        _pgemm(NR, tp + ((g * NOB + ob) * NTB + tb) * NR * JW, JW, ptr,
+                               poff + p0, buf, pn, n > 0 or p0 > 0)
+                    p0 = p0 + PB
     free(toff)
     free(poff)
     free(ptr_work)
+    free(buf_work)
 
 
 def pack_panels(const real[:, :, ::1] w, real[:, :, :, :, ::1] out, Py_ssize_t groups,

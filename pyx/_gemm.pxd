@@ -20,6 +20,10 @@ cdef extern from "_gemm_kernels.h" nogil:
                        const float* b, Py_ssize_t K, int accumulate)
     void cv_pgemm8_f64(double* c, Py_ssize_t ldc, const double* const* p,
                        const Py_ssize_t* off, const double* b, Py_ssize_t K, int accumulate)
+    void cv_panel_chunk_f32(float* buf, const float* src, Py_ssize_t P, Py_ssize_t pn, int nj,
+                            int JW)
+    void cv_panel_chunk_f64(double* buf, const double* src, Py_ssize_t P, Py_ssize_t pn,
+                            int nj, int JW)
     enum:
         CV_GEMM_MR
         CV_GEMM_JW_F32
@@ -70,3 +74,13 @@ cdef inline void _pgemm(Py_ssize_t nr, real* c, Py_ssize_t ldc, const real** p,
             cv_pgemm6_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)
         else:
             cv_pgemm8_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)
+
+
+cdef inline void _panel_chunk(real* buf, const real* src, Py_ssize_t P, Py_ssize_t pn, int nj,
+                              int JW) noexcept nogil:
+    """buf[q * JW + j] = src[j * P + q] for q < pn, j < nj (a chunk of a
+    pixel-major panel: JW channel rows P apart, transposed)."""
+    if real is float:
+        cv_panel_chunk_f32(buf, src, P, pn, nj, JW)
+    else:
+        cv_panel_chunk_f64(buf, src, P, pn, nj, JW)

@@ -150,3 +150,21 @@ def test_blocked_weight_grad_nan_stays_in_its_window(rng):
     gw = conv2d_weight_grad(x, gy, (16, 2, 3, 3), stride=2, padding=1)
     nan = np.isnan(gw)
     assert nan[:, 1, 1, 1].all() and nan.sum() == 16
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("O", [32, 40])
+def test_blocked_weight_grad_pixel_chunks(O, dtype, rng, monkeypatch):
+    """More output pixels than one transposed chunk of the output gradient
+    (2048), a tail that is not a multiple of the 8 x 8 transpose, full and
+    part-filled channel panels (O = 40: the last panel has zero lanes): the
+    reference, and the same bits on 1 and 2 threads."""
+    monkeypatch.setattr(_conv_grad, "blocked_weight_grad_pays", lambda *a: True)
+    x = rng.standard_normal((2, 3, 52, 49)).astype(dtype)
+    gy = rng.standard_normal((2, O, 50, 47)).astype(dtype)
+    one = conv2d_weight_grad(x, gy, (O, 3, 3, 3), workers=1)
+    two = conv2d_weight_grad(x, gy, (O, 3, 3, 3), workers=2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(one, weight_grad_ref(x, gy, (3, 3), (1, 1), (0, 0), (1, 1), 1),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-3 if dtype == np.float32 else 1e-10)
