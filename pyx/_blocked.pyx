@@ -307,11 +307,11 @@ def pack_panels(const real[:, :, ::1] w, real[:, :, :, :, ::1] out, Py_ssize_t g
     the rows of each (O, K) matrix w[i], group by group, as panels of JW rows
     stored tap-major, the layout the micro-kernels stream (JW = 6 for the
     6-channel tiles and the implicit GEMM, two vectors for the blocked
-    kernel: its weights, and the output gradient of its weight gradient
-    with K = pixels). One pass writing each panel in order, its JW rows read
-    as JW sequential streams, panels shared among threads (numpy's zero
-    fill, copy and transposed copy had cost 0.2-0.75 ms for 3x3 layers of
-    64-256 channels, and 4.5 ms for the stem's output gradient)."""
+    kernel's weights; the blocked weight gradient transposes its output
+    gradient chunk by chunk instead, see weight_grad). One pass writing each
+    panel in order, its JW rows read as JW sequential streams, panels shared
+    among threads (numpy's zero fill, copy and transposed copy had cost
+    0.2-0.75 ms for 3x3 layers of 64-256 channels)."""
     cdef Py_ssize_t B = w.shape[0], O = w.shape[1], K = w.shape[2]
     cdef Py_ssize_t NB = out.shape[2], JW = out.shape[4]
     cdef Py_ssize_t Og = O // groups, u, i, g, b, t, j, nj
