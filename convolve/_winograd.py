@@ -51,6 +51,12 @@ def pack_weight(w, n_threads=1, m=2):
     return u, _winograd_kernel.pack3x3(w, G, u, n_threads)
 
 
+def _jw(itemsize):
+    """Columns (tiles) of the GEMM micro-kernel's block (CV_GEMM_JW_F32/F64 of
+    pyx/_gemm_kernels.h, the same for every build)."""
+    return 16 if itemsize == 4 else 8
+
+
 def lanes(m, itemsize, OW):
     """Tiles per vector transform: two vectors' worth (8 float32, 4 float64),
     or for F(4x4) in float32 four (128-bit transforms) when that pads tile
@@ -70,7 +76,7 @@ def _planes_work(m, out_hw, itemsize=4):
     float32, 8 float64: a 7 x 7 map has 8 F(4x4) tiles in a block of 16)."""
     OH, OW = out_hw
     L = lanes(m, itemsize, OW)
-    jw = 16 if itemsize == 4 else 8
+    jw = _jw(itemsize)
     tiles = -(-OH // m) * (-(-(-(-OW // m)) // L) * L)
     return (m + 2) ** 2 * (-(-tiles // jw) * jw)
 
@@ -98,21 +104,53 @@ def pays(C, K, out_hw):
     return C >= MIN_CHANNELS and K >= MIN_CHANNELS and min(out_hw) >= 4
 
 
-def tile_rows(C, K, itemsize, out_hw, N, n_threads, m=2):
-    """Tile rows per block: the per-thread workspace (strip, V, M) near
-    WORKSPACE_BYTES (WORKSPACE_TOTAL over all threads), and at least two
-    blocks per thread when the batch allows."""
+def blocking(C, K, itemsize, out_hw, N, n_threads, m=2):
+    """(R, KG): tile rows per block and groups of output-channel panels.
+
+    A unit of work is R tile rows of one image and one of KG groups of
+    output-channel panels; its workspace (strip, V, and M for the group's
+    channels) stays near WORKSPACE_BYTES (WORKSPACE_TOTAL over all threads).
+    R shrinks until there are two units per thread, but not below a GEMM
+    column block of tiles (16 float32, 8 float64: one 14 x 14 map's tile row
+    under F(4x4) is 4 tiles, and blocks of one row had multiplied 16 columns
+    for 4, so 16 threads ran res14 slower than 4, tools/thread_scaling.py);
+    the output channels are then split (:func:`k_groups`)."""
     OH, OW = out_hw
     L = lanes(m, itemsize, OW)
     TY, TX = -(-OH // m), -(-OW // m)
     TXp = -(-TX // L) * L
-    Kp = -(-K // MR) * MR
+    n_panels = -(-K // MR)
     budget = min(WORKSPACE_BYTES, WORKSPACE_TOTAL // max(1, n_threads))
-    per_row = ((m + 2) ** 2 * (C + Kp) * TXp + m * C * (m * TXp + 4)) * itemsize
-    R = max(1, min(TY, budget // per_row))
-    while R > 1 and N * -(-TY // R) < 2 * n_threads:
-        R = -(-R // 2)
-    return -(-TY // -(-TY // R))       # the same number of blocks, rows balanced
+
+    def fits(kg):          # tile rows whose workspace fits, kg groups
+        km = -(-n_panels // kg) * MR
+        per_row = ((m + 2) ** 2 * (C + km) * TXp + m * C * (m * TXp + 4)) * itemsize
+        return max(1, min(TY, budget // per_row))
+
+    def units(r, kg):
+        return N * -(-TY // r) * kg
+
+    R = fits(1)
+    r_min = min(TY, -(-_jw(itemsize) // TXp))
+    while R > r_min and units(R, 1) < 2 * n_threads:
+        R = max(r_min, -(-R // 2))
+    KG = k_groups(K, N, TY, R, n_threads)
+    if R < r_min:          # a group's smaller M may leave room for a column block
+        R = min(r_min, fits(KG))
+        KG = k_groups(K, N, TY, R, n_threads)
+    return -(-TY // -(-TY // R)), KG    # the same number of blocks, rows balanced
+
+
+def k_groups(K, N, TY, R, n_threads):
+    """Groups of output-channel panels: enough units of work for two per
+    thread when images x tile blocks fall short, at least four panels (24
+    channels) a group so each transformed input block is reused."""
+    blocks = N * -(-TY // R)
+    n_panels = -(-K // MR)
+    if blocks >= 2 * n_threads or n_panels < 8:
+        return 1
+    kg = min(-(-2 * n_threads // blocks), n_panels // 4)
+    return -(-n_panels // -(-n_panels // kg))     # no empty group
 
 
 def applies(x_shape, w_shape, stride, dilation, groups, dtype):
@@ -142,12 +180,12 @@ def correlate(x, w, out, bias, pad, n_threads, method="winograd"):
         u, finite = pack_weight(w[k0:k1, :, 0], n_threads, m)
         if not finite:
             return False
-        R = tile_rows(C, k1 - k0, x.itemsize, (OH, OW), N, n_threads, m)
+        R, KG = blocking(C, k1 - k0, x.itemsize, (OH, OW), N, n_threads, m)
         L = lanes(m, x.itemsize, OW)
         work = _scratch.scratch("winograd_work", (_winograd_kernel.work_size(
-            C, k1 - k0, OH, OW, R, m, x.itemsize, n_threads, L),), x.dtype)
+            C, k1 - k0, OH, OW, R, m, x.itemsize, n_threads, L, KG),), x.dtype)
         if not _winograd_kernel.correlate3x3(x4, u, out4[:, k0:k1],
                                              None if bias is None else bias[k0:k1], work,
-                                             pad[1], pad[2], R, n_threads, L):
+                                             pad[1], pad[2], R, n_threads, L, KG):
             return False
     return True

@@ -20,8 +20,9 @@
 # _gemm_kernels.h) with no edge cases; tiles tx >= TX are computed and
 # dropped. A block is transformed, multiplied and transformed back by one
 # thread in its own part of the caller's workspace (strip, V: 16 x C x TB,
-# M: 16 x Kp x TB, sized by Python to stay near L2), so each output is computed by one thread in a
-# fixed order: results are bitwise identical for any thread count.
+# M: 16 x Kg x TB for the Kg output channels of a unit's group, sized by
+# Python to stay near L2), so each output is computed by one thread in a fixed
+# order: results are bitwise identical for any thread count.
 #
 # All coefficients of F(2x2)'s B, G and A are 0, +-1 and 1/2 (exact in
 # binary), so the error is that of the additions; F(4x4)'s B and A are dyadic,
@@ -131,20 +132,21 @@ cdef inline double _input_block(const real* strip, real* V, Py_ssize_t C, Py_ssi
 
 
 cdef inline void _output_block(const real* M, real* out, const real* bias,
-                               Py_ssize_t K, Py_ssize_t Kp, Py_ssize_t OH, Py_ssize_t OW,
-                               Py_ssize_t TX, Py_ssize_t TXp, Py_ssize_t ty0, Py_ssize_t nr,
-                               Py_ssize_t TBp, Py_ssize_t L) noexcept nogil:
-    """out[k, 2ty + p, 2tx + q] = (A^T M A)[p, q] (+ bias) for the block's tiles."""
-    cdef Py_ssize_t k, r, g, j, a, tx, oy, ox, plane = Kp * TBp
+                               Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t Km, Py_ssize_t OH,
+                               Py_ssize_t OW, Py_ssize_t TX, Py_ssize_t TXp, Py_ssize_t ty0,
+                               Py_ssize_t nr, Py_ssize_t TBp, Py_ssize_t L) noexcept nogil:
+    """out[k, 2ty + p, 2tx + q] = (A^T M A)[p, q] (+ bias) for the block's tiles
+    and channels k0 <= k < k1."""
+    cdef Py_ssize_t k, r, g, j, a, tx, oy, ox, plane = Km * TBp
     cdef real m[16]
     cdef real s0[4]
     cdef real s1[4]
     cdef real b, y00, y01, y10, y11
     cdef real* o
     cdef const real* src
-    for k in range(K):
+    for k in range(k0, k1):
         b = bias[k] if bias != NULL else 0
-        src = M + k * TBp
+        src = M + (k - k0) * TBp
         for r in range(nr):
             oy = 2 * (ty0 + r)
             for g in range(TXp // L):
@@ -236,21 +238,21 @@ cdef inline double _in4_scalar(const real* s, Py_ssize_t W, real* v, Py_ssize_t 
 
 
 cdef inline void _output_block4(const real* M, real* out, const real* bias,
-                                Py_ssize_t K, Py_ssize_t Kp, Py_ssize_t OH, Py_ssize_t OW,
-                                Py_ssize_t TX, Py_ssize_t TXp, Py_ssize_t ty0, Py_ssize_t nr,
-                                Py_ssize_t TBp, Py_ssize_t L) noexcept nogil:
-    """F(4x4): out[k, 4ty + p, 4tx + q] = (A^T M A)[p, q] (+ bias), the part
-    inside the output."""
-    cdef Py_ssize_t k, r, g, j, a, l, p, q, tx, oy, ox, plane = Kp * TBp
+                                Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t Km, Py_ssize_t OH,
+                                Py_ssize_t OW, Py_ssize_t TX, Py_ssize_t TXp, Py_ssize_t ty0,
+                                Py_ssize_t nr, Py_ssize_t TBp, Py_ssize_t L) noexcept nogil:
+    """F(4x4): out[k, 4ty + p, 4tx + q] = (A^T M A)[p, q] (+ bias) for
+    k0 <= k < k1, the part inside the output."""
+    cdef Py_ssize_t k, r, g, j, a, l, p, q, tx, oy, ox, plane = Km * TBp
     cdef Py_ssize_t nrows, ncols
     cdef real m[36]
     cdef real t[24]
     cdef real y[16]
     cdef real b
     cdef const real* src
-    for k in range(K):
+    for k in range(k0, k1):
         b = bias[k] if bias != NULL else 0
-        src = M + k * TBp
+        src = M + (k - k0) * TBp
         for r in range(nr):
             oy = 4 * (ty0 + r)
             nrows = min(4, OH - oy)
@@ -283,22 +285,25 @@ cdef inline void _output_block4(const real* M, real* out, const real* bias,
                             out[(k * OH + oy + p) * OW + ox + q] = y[4 * p + q] + b
 
 
-cdef Py_ssize_t _per_thread(Py_ssize_t C, Py_ssize_t Kp, Py_ssize_t OH, Py_ssize_t OW,
+cdef Py_ssize_t _per_thread(Py_ssize_t C, Py_ssize_t Km, Py_ssize_t OH, Py_ssize_t OW,
                             Py_ssize_t R, Py_ssize_t m, Py_ssize_t JW,
                             Py_ssize_t L) noexcept nogil:
     """Elements of one thread's workspace: strip, V and M (see _winograd)."""
     cdef Py_ssize_t P = (m + 2) * (m + 2)
     cdef Py_ssize_t TXp = ((OW + m - 1) // m + L - 1) // L * L
     cdef Py_ssize_t TBp = (R * TXp + JW - 1) // JW * JW
-    return C * (m * R + 2) * (m * TXp + (4 if m == 4 else 2)) + P * (C + Kp) * TBp
+    return C * (m * R + 2) * (m * TXp + (4 if m == 4 else 2)) + P * (C + Km) * TBp
 
 
 def work_size(Py_ssize_t C, Py_ssize_t K, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t tile_rows,
-              Py_ssize_t m, Py_ssize_t itemsize, int n_threads, Py_ssize_t lanes=0):
-    """Elements of the workspace correlate3x3 needs (all threads)."""
-    cdef Py_ssize_t Kp = (K + CV_GEMM_MR - 1) // CV_GEMM_MR * CV_GEMM_MR
+              Py_ssize_t m, Py_ssize_t itemsize, int n_threads, Py_ssize_t lanes=0,
+              Py_ssize_t k_groups=1):
+    """Elements of the workspace correlate3x3 needs (all threads): M holds
+    one group's output-channel panels."""
+    cdef Py_ssize_t n_panels = (K + CV_GEMM_MR - 1) // CV_GEMM_MR
+    cdef Py_ssize_t Km = (n_panels + k_groups - 1) // k_groups * CV_GEMM_MR
     cdef Py_ssize_t JW = 16 if itemsize == 4 else 8
-    return n_threads * _per_thread(C, Kp, OH, OW, tile_rows, m, JW, lanes or JW // 2)
+    return n_threads * _per_thread(C, Km, OH, OW, tile_rows, m, JW, lanes or JW // 2)
 
 
 cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
@@ -306,24 +311,29 @@ cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
                    Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                    Py_ssize_t K, Py_ssize_t Kp, Py_ssize_t OH, Py_ssize_t OW,
                    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t R, Py_ssize_t m,
-                   Py_ssize_t L, int n_threads) noexcept nogil:
+                   Py_ssize_t L, Py_ssize_t KG, int n_threads) noexcept nogil:
     """F(m x m, 3x3), m = 2 or 4: tiles of (m + 2)^2 inputs, P = (m + 2)^2 planes;
-    `work` holds n_threads * _per_thread(..) elements."""
+    `work` holds n_threads * _per_thread(..) elements. A unit of work is a
+    block of R tile rows of one image and one of KG groups of output-channel
+    panels (KG > 1 when there are too few blocks for the threads: each group
+    transforms the block's input again, about 1 % of its multiplications)."""
     cdef Py_ssize_t JW = _jw(<real*> NULL), P = (m + 2) * (m + 2)
     cdef Py_ssize_t TX = (OW + m - 1) // m, TY = (OH + m - 1) // m
     cdef Py_ssize_t TXp = (TX + L - 1) // L * L
-    cdef Py_ssize_t n_rb = (TY + R - 1) // R, n_blocks = N * n_rb
+    cdef Py_ssize_t n_rb = (TY + R - 1) // R, n_blocks = N * n_rb * KG
     cdef Py_ssize_t TBp = (R * TXp + JW - 1) // JW * JW
     # F(4x4)'s vector transform reads two columns past the last patch
     cdef Py_ssize_t SH = m * R + 2, SW = m * TXp + (4 if m == 4 else 2)
     cdef Py_ssize_t ssz = C * SH * SW, vsz = P * C * TBp
-    cdef Py_ssize_t per_thread = _per_thread(C, Kp, OH, OW, R, m, JW, L)
     cdef Py_ssize_t n_panels = Kp // CV_GEMM_MR
+    cdef Py_ssize_t ppg = (n_panels + KG - 1) // KG       # panels per group
+    cdef Py_ssize_t Km = ppg * CV_GEMM_MR                 # rows of M: one group's
+    cdef Py_ssize_t per_thread = _per_thread(C, Km, OH, OW, R, m, JW, L)
     # strip columns jx read input column jx - pw: the copied span
     cdef Py_ssize_t jx0 = pw if pw > 0 else 0
     cdef Py_ssize_t ix0 = jx0 - pw
     cdef Py_ssize_t ncopy = min(W - ix0, SW - jx0)
-    cdef Py_ssize_t blk, n, rb, ty0, nr, nt, JB, xi, kp, jb, c, i, iy
+    cdef Py_ssize_t blk, n, rb, ty0, nr, nt, JB, xi, kp, jb, c, i, iy, p0, p1
     cdef real* S
     cdef real* V
     cdef real* M
@@ -335,8 +345,13 @@ cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
         V = S + ssz
         M = V + vsz
         for blk in prange(n_blocks, schedule='dynamic'):
-            n = blk // n_rb
-            rb = blk - n * n_rb
+            # groups of one block adjacent: their threads read the same input rows
+            p0 = (blk % KG) * ppg
+            p1 = min(p0 + ppg, n_panels)
+            if p0 >= p1:
+                continue
+            n = blk // KG // n_rb
+            rb = blk // KG - n * n_rb
             ty0 = rb * R
             nr = TY - ty0
             if nr > R:
@@ -362,15 +377,18 @@ cdef int _winograd(const real* x, const real* U, real* out, Py_ssize_t out_ns,
             # from L2 per panel: 2-10 % slower in float64, equal in float32)
             for xi in range(P):
                 for jb in range(JB):
-                    for kp in range(n_panels):
-                        _gemm6(M + (xi * Kp + kp * CV_GEMM_MR) * (JB * JW) + jb * JW, JB * JW,
+                    for kp in range(p0, p1):
+                        _gemm6(M + (xi * Km + (kp - p0) * CV_GEMM_MR) * (JB * JW) + jb * JW,
+                               JB * JW,
                                U + (xi * n_panels + kp) * C * CV_GEMM_MR,
                                V + (xi * JB * C + jb * C) * JW, JW, C)
             if m == 4:
-                _output_block4(M, out + n * out_ns, bias, K, Kp, OH, OW, TX, TXp, ty0, nr,
+                _output_block4(M, out + n * out_ns, bias, p0 * CV_GEMM_MR,
+                               min(p1 * CV_GEMM_MR, K), Km, OH, OW, TX, TXp, ty0, nr,
                                JB * JW, L)
             else:
-                _output_block(M, out + n * out_ns, bias, K, Kp, OH, OW, TX, TXp, ty0, nr,
+                _output_block(M, out + n * out_ns, bias, p0 * CV_GEMM_MR,
+                              min(p1 * CV_GEMM_MR, K), Km, OH, OW, TX, TXp, ty0, nr,
                               JB * JW, L)
     return 1 if bad else 0
 
@@ -449,7 +467,8 @@ def pack3x3(const real[:, :, :, :] w, const double[:, ::1] G, real[:, :, :, ::1]
 
 def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
                  real[:, :, :, :] out, bias, real[::1] work, Py_ssize_t ph, Py_ssize_t pw,
-                 Py_ssize_t tile_rows, int n_threads, Py_ssize_t lanes=0):
+                 Py_ssize_t tile_rows, int n_threads, Py_ssize_t lanes=0,
+                 Py_ssize_t k_groups=1):
     """out = correlation of x (N, C, H, W) with the 3x3 kernel whose Winograd
     transform, packed by convolve._winograd.pack_weight, is u ((m+2)^2, Kp/6, C,
     6): F(2x2, 3x3) for 16 planes, F(4x4, 3x3) for 36; blocks of `tile_rows`
@@ -457,7 +476,10 @@ def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
     contiguous); `lanes`: tiles per vector transform, 8 or, for F(4x4) in
     float32, 4 (0: 8 for float32, 4 for float64); `work` holds at least
     work_size(..) elements (the caller keeps it
-    between calls: fresh pages would be faulted in on every call).
+    between calls: fresh pages would be faulted in on every call);
+    `k_groups`: the output-channel panels split into this many groups, each
+    a separate unit of work (more units than images x tile blocks, for many
+    threads; the results do not depend on it).
 
     Returns False (out partly written) when the input holds inf or NaN, which
     the transforms would smear over neighbouring outputs: the caller then
@@ -477,8 +499,10 @@ def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
     cdef Py_ssize_t L = lanes or _jw(<real*> NULL) // 2
     if L != _jw(<real*> NULL) // 2 and not (real is float and m == 4 and L == 4):
         raise ValueError("correlate3x3: lanes=4 is for F(4x4) in float32")
+    if k_groups < 1:
+        raise ValueError("correlate3x3: k_groups must be >= 1")
     if work.shape[0] < work_size(x.shape[1], out.shape[1], out.shape[2], out.shape[3],
-                                 tile_rows, m, sizeof(real), n_threads, L):
+                                 tile_rows, m, sizeof(real), n_threads, L, k_groups):
         raise ValueError("correlate3x3: work is smaller than work_size(..)")
     if bias is not None:
         b = bias
@@ -488,5 +512,5 @@ def correlate3x3(const real[:, :, :, ::1] x, const real[:, :, :, ::1] u,
                         out.strides[0] // sizeof(real), bp, &work[0],
                         x.shape[0], x.shape[1], x.shape[2], x.shape[3],
                         out.shape[1], u.shape[1] * CV_GEMM_MR, out.shape[2], out.shape[3],
-                        ph, pw, tile_rows, m, L, n_threads)
+                        ph, pw, tile_rows, m, L, k_groups, n_threads)
     return err == 0

@@ -200,3 +200,52 @@ def test_output_channel_chunks_do_not_change_bits(method, dtype, rng, monkeypatc
     w[20, 3, 1, 1] = np.nan                   # in the last chunk: the direct kernel reruns all
     np.testing.assert_array_equal(conv2d(x, w, b, padding=1, method=method),
                                   conv2d(x, w, b, padding=1, method="direct"))
+
+
+@pytest.mark.parametrize("method, dtype", METHOD_DTYPES)
+@pytest.mark.parametrize("kg", [2, 4, 5, 9, 12])
+def test_output_channel_groups_do_not_change_bits(method, dtype, kg, rng, monkeypatch):
+    """Many threads and few images split the output-channel panels into groups
+    (k_groups): the same bits as one group, bias included; 50 channels are 9
+    panels, so 4 groups of 3 leave one empty and 12 groups leave three."""
+    from convolve import _winograd
+    x = rng.standard_normal((2, 12, 14, 15)).astype(dtype)
+    w = rng.standard_normal((50, 12, 3, 3)).astype(dtype)
+    b = rng.standard_normal(50).astype(dtype)
+    monkeypatch.setattr(_winograd, "k_groups", lambda *a: 1)
+    whole = conv2d(x, w, b, padding=1, method=method, workers=1)
+    monkeypatch.setattr(_winograd, "k_groups", lambda *a: kg)
+    for workers in (1, 2):
+        np.testing.assert_array_equal(
+            conv2d(x, w, b, padding=1, method=method, workers=workers), whole)
+    np.testing.assert_allclose(whole, conv_ref(x, w, b, padding=1).astype(dtype),
+                               rtol=0, atol=1e-3 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("threads, blocks_rows, expect", [
+    (2, (8, 4, 4), 1),       # res14 (F(4x4): 4 tile rows, one block an image) on 2 threads
+    (16, (8, 4, 4), 4),      # ... on 16: 8 blocks, 4 groups of 11 panels
+    (64, (8, 4, 4), 9),      # at least four panels a group (43 // 4 = 10), then 9
+                             # groups of 5 so that none is empty
+    (16, (64, 4, 4), 1),     # enough images
+])
+def test_k_groups(threads, blocks_rows, expect):
+    from convolve import _winograd
+    N, TY, R = blocks_rows
+    kg = _winograd.k_groups(256, N, TY, R, threads)
+    assert kg == expect
+    ppg = -(-43 // kg)
+    assert (kg - 1) * ppg < 43           # every group holds a panel
+
+
+def test_blocking_keeps_a_column_block():
+    """Units never hold fewer tiles than the GEMM's 16 columns (float32)
+    while the workspace allows: 14 x 14 under F(4x4) has 4 tiles a row, so 4
+    rows, and the output channels split for more threads."""
+    from convolve import _winograd
+    for threads, kg in ((1, 1), (2, 1), (8, 2), (16, 4)):
+        assert _winograd.blocking(256, 256, 4, (14, 14), 8, threads, m=4) == (4, kg)
+    # 56 x 56 (16 tiles a row) may go down to one row before splitting channels
+    assert _winograd.blocking(64, 64, 4, (56, 56), 1, 16, m=4) == (1, 2)
+    # 64 threads: the workspace budget (WORKSPACE_TOTAL / 64) comes first
+    assert _winograd.blocking(256, 256, 4, (14, 14), 8, 64, m=4) == (1, 4)
