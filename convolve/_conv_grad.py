@@ -259,6 +259,29 @@ def blocked_weight_grad_pays(w_shape, groups, itemsize):
     return Og >= jw and 4 * Og >= 3 * jw * -(-Og // jw) and math.prod(w_shape[1:]) >= 16
 
 
+# Partial weight gradients of image groups (blocked weight gradient): at most
+# this many, together at most an eighth of the output gradient and
+# WG_PARTIAL_BYTES.
+WG_MAX_GROUPS = 16
+WG_PARTIAL_BYTES = 16 << 20
+
+
+def weight_grad_image_groups(N, tile_bytes, gy_bytes):
+    """Image groups S whose partial weight gradients the blocked kernel sums:
+    each group is a unit of work that reads its own output-gradient panels
+    once. Units made only by splitting the taps reread (and transpose again)
+    the whole output gradient per run of taps: 8 runs for the stem on 16
+    threads (205 MB read, 4.6 ms; tools/thread_scaling.py). S depends on the
+    shapes alone, never on the threads (the sums' order, hence the bits,
+    follows S); the partials cost S weight gradients written and added, so
+    S > 1 only where they are small next to the output gradient. S divides N
+    (groups of equal work: 5 groups of 8 images had left 16 threads unevenly
+    loaded)."""
+    budget = min(gy_bytes // 8, WG_PARTIAL_BYTES)
+    cap = max(1, min(N, WG_MAX_GROUPS, budget // max(1, tile_bytes)))
+    return next(s for s in range(cap, 0, -1) if N % s == 0)
+
+
 def weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers):
     """``gw`` by the blocked kernel's weight gradient (pyx/_blocked.pyx): output
     channels as vector lanes (panels of :func:`convolve._engine.blocked_width`),
@@ -280,15 +303,19 @@ def weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers):
     K = Cg * math.prod(kernel)
     ntb = -(-K // nr)
     n_threads = resolve_workers(workers, N * O * K * P)
-    tiles = np.empty((groups, nob, ntb, nr, jw), dtype=gy.dtype)
+    S = weight_grad_image_groups(N, groups * nob * ntb * nr * jw * gy.itemsize, gy.nbytes)
+    tiles = np.empty((S, groups, nob, ntb, nr, jw), dtype=gy.dtype)
     # runs of tap blocks per channel panel: units enough for the threads (a
     # transposed chunk of the panel is reused along a run)
-    nchunks = min(ntb, max(1, -(-2 * n_threads // (groups * nob))))
+    nchunks = min(ntb, max(1, -(-2 * n_threads // (S * groups * nob))))
     x5 = np.ascontiguousarray(xp).reshape((N, C) + lift + xp.shape[2:])
     _blocked.weight_grad(x5, np.ascontiguousarray(gy).reshape(N, O, P), tiles, osp,
                          lift + tuple(kernel), lift + tuple(stride), lift + tuple(dilation),
                          nchunks, n_threads)
-    gw = tiles.transpose(0, 1, 4, 2, 3).reshape(groups, nob * jw, ntb * nr)[:, :Og, :K]
+    total = tiles[0]
+    for s in range(1, S):            # the image groups' partial sums, in order
+        total += tiles[s]
+    gw = total.transpose(0, 1, 4, 2, 3).reshape(groups, nob * jw, ntb * nr)[:, :Og, :K]
     return np.ascontiguousarray(gw).reshape((O, Cg) + tuple(kernel))
 
 

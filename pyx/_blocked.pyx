@@ -210,7 +210,7 @@ DEF WG_PIX = 2048
 
 
 def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
-                real[:, :, :, :, ::1] tiles, tuple osp, tuple kernel, tuple stride,
+                real[:, :, :, :, :, ::1] tiles, tuple osp, tuple kernel, tuple stride,
                 tuple dilation, Py_ssize_t nchunks, int n_threads):
     """Weight-gradient tiles by the same micro-kernel, roles swapped: six (or
     eight) taps are the rows, read in place through pointers into the padded
@@ -220,19 +220,20 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
     chunk (WG_PIX pixels) into its own buffer (zero lanes past Og) and
     streamed from there through the unit's tap blocks:
 
-        tiles[g, ob, tb, r, j] = sum_n sum_p xp[n, g*Cg + c, window(p) + tap(tb*NR + r)]
-                                         * gy[n, g*Og + ob*JW + j, p]
+        tiles[s, g, ob, tb, r, j] = sum_{n in group s} sum_p
+            xp[n, g*Cg + c, window(p) + tap(tb*NR + r)] * gy[n, g*Og + ob*JW + j, p]
 
     with the taps in the order (c, kd, kh, kw) (the last block repeats the
-    last tap). A unit is a channel panel and one of `nchunks` even runs of
-    its tap blocks. Every tile sums the images in order, the pixels in order
-    (a chunk continues the previous one's sums in registers' order):
-    bitwise identical for any thread count and any `nchunks`. Trusts its
-    inputs."""
+    last tap) and the images in S = tiles.shape[0] even groups (the caller
+    adds the S partial gradients in order). A unit is an image group, a
+    channel panel and one of `nchunks` even runs of its tap blocks. Every
+    tile sums its images in order, the pixels in order (a chunk continues
+    the previous one's sums in registers' order): bitwise identical for any
+    thread count and any `nchunks`. Trusts its inputs."""
     cdef Py_ssize_t N = xp.shape[0], C = xp.shape[1], Dp = xp.shape[2], Hp = xp.shape[3]
     cdef Py_ssize_t Wp = xp.shape[4]
-    cdef Py_ssize_t G = tiles.shape[0], NOB = tiles.shape[1], NTB = tiles.shape[2]
-    cdef Py_ssize_t NR = tiles.shape[3], JW = tiles.shape[4]
+    cdef Py_ssize_t S = tiles.shape[0], G = tiles.shape[1], NOB = tiles.shape[2]
+    cdef Py_ssize_t NTB = tiles.shape[3], NR = tiles.shape[4], JW = tiles.shape[5]
     cdef Py_ssize_t O = gy.shape[1], P = gy.shape[2], Og = O // G
     cdef Py_ssize_t OD = osp[0], OH = osp[1], OW = osp[2]
     cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
@@ -240,9 +241,10 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
     cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
     cdef Py_ssize_t Cg = C // G, KK = KD * KH * KW, K = Cg * KK
     cdef Py_ssize_t img = C * Dp * Hp * Wp, gplane = Cg * Dp * Hp * Wp
-    cdef Py_ssize_t n_units = G * NOB * nchunks
+    cdef Py_ssize_t n_units = S * G * NOB * nchunks
     cdef Py_ssize_t PB = WG_PIX if P > WG_PIX else P
     cdef Py_ssize_t u, m, g, ob, ch, tb, tb1, n, r, t, c, kd, kh, kw, od, oh, ow, p0, pn
+    cdef Py_ssize_t sg, n0, n1
     cdef int nj
     cdef const real** ptr
     cdef real* buf
@@ -250,7 +252,7 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
         return
     cdef const real* x = &xp[0, 0, 0, 0, 0]
     cdef const real* gp = &gy[0, 0, 0]
-    cdef real* tp = &tiles[0, 0, 0, 0, 0]
+    cdef real* tp = &tiles[0, 0, 0, 0, 0, 0]
     cdef Py_ssize_t* toff = <Py_ssize_t*> malloc(NTB * NR * sizeof(Py_ssize_t))
     cdef Py_ssize_t* poff = <Py_ssize_t*> malloc(P * sizeof(Py_ssize_t))
     cdef const real** ptr_work = <const real**> malloc(n_threads * 8 * sizeof(real*))
@@ -274,14 +276,18 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
             ch = m % nchunks
             m = m // nchunks
             ob = m % NOB
-            g = m // NOB
+            m = m // NOB
+            g = m % G
+            sg = m // G
+            n0 = sg * N // S
+            n1 = (sg + 1) * N // S
             tb1 = (ch + 1) * NTB // nchunks
             nj = <int> (Og - ob * JW)
             if nj > JW:
                 nj = <int> JW
             if nj < JW:
                 memset(buf, 0, PB * JW * sizeof(real))
-            for n in range(N):
+            for n in range(n0, n1):
                 p0 = 0
                 while p0 < P:
                     pn = P - p0
@@ -292,8 +298,8 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
                     for tb in range(ch * NTB // nchunks, tb1):
                         for r in range(NR):
                             ptr[r] = x + n * img + g * gplane + toff[tb * NR + r]
-                        _pgemm(NR, tp + ((g * NOB + ob) * NTB + tb) * NR * JW, JW, ptr,
-                               poff + p0, buf, pn, n > 0 or p0 > 0)
+                        _pgemm(NR, tp + (((sg * G + g) * NOB + ob) * NTB + tb) * NR * JW, JW,
+                               ptr, poff + p0, buf, pn, n > n0 or p0 > 0)
                     p0 = p0 + PB
     free(toff)
     free(poff)

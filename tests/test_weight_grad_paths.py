@@ -168,3 +168,35 @@ def test_blocked_weight_grad_pixel_chunks(O, dtype, rng, monkeypatch):
     np.testing.assert_allclose(one, weight_grad_ref(x, gy, (3, 3), (1, 1), (0, 0), (1, 1), 1),
                                rtol=1e-4 if dtype == np.float32 else 1e-12,
                                atol=1e-3 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("S", [1, 2, 3, 6])
+def test_blocked_weight_grad_image_groups(S, dtype, rng, monkeypatch):
+    """The images in S groups summed as partial gradients (units of work for
+    many threads): the reference, grouped convolution and stride included,
+    and the same bits on 1 and 2 threads for each S."""
+    monkeypatch.setattr(_conv_grad, "blocked_weight_grad_pays", lambda *a: True)
+    monkeypatch.setattr(_conv_grad, "weight_grad_image_groups", lambda *a: S)
+    x = rng.standard_normal((6, 8, 13, 11)).astype(dtype)
+    gy = rng.standard_normal((6, 36, 7, 6)).astype(dtype)
+    kw = dict(stride=2, padding=1, groups=2)
+    one = conv2d_weight_grad(x, gy, (36, 4, 3, 3), workers=1, **kw)
+    np.testing.assert_array_equal(one, conv2d_weight_grad(x, gy, (36, 4, 3, 3), workers=2, **kw))
+    np.testing.assert_allclose(one, weight_grad_ref(x, gy, (3, 3), (2, 2), (1, 1), (1, 1), 2),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("N, tile_bytes, gy_bytes, expect", [
+    (8, 38_400, 25_690_112, 8),      # the stem: small partials, one group an image
+    (8, 147_456, 6_422_528, 4),      # res56: an eighth of gy holds 5, 4 divides 8
+    (8, 2_359_296, 1_605_632, 1),    # res14: the partials would outweigh gy
+    (64, 1_000, 10 ** 9, 16),        # at most WG_MAX_GROUPS
+    (7, 1_000, 10 ** 9, 7),
+    (7, 1_000, 40_000, 1),           # 5 fit, none of 2..5 divides 7
+])
+def test_weight_grad_image_groups(N, tile_bytes, gy_bytes, expect):
+    S = _conv_grad.weight_grad_image_groups(N, tile_bytes, gy_bytes)
+    assert S == expect and N % S == 0
+    assert S == 1 or S * tile_bytes <= min(gy_bytes // 8, _conv_grad.WG_PARTIAL_BYTES)
