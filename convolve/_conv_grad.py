@@ -263,6 +263,33 @@ def blocked_weight_grad_pays(w_shape, groups, itemsize):
 # this many, together at most an eighth of the output gradient and
 # WG_PARTIAL_BYTES.
 WG_MAX_GROUPS = 16
+# Output pixels per transposed chunk of the blocked weight gradient (WG_PIX
+# in pyx/_blocked.pyx), and the input span of a chunk above which float64
+# units take several channel panels (weight_grad_panels).
+WG_PIX = 2048
+WG_SPAN_BYTES = 1 << 20
+WG_PANELS = 4
+
+
+def weight_grad_panels(itemsize, Cg, xsp, osp, stride, kernel):
+    """Channel panels per unit of the blocked weight gradient: WG_PANELS for
+    float64 layers with a stride whose input windows for one chunk of
+    output pixels (all of a group's channels) exceed WG_SPAN_BYTES (L2), else 1.
+
+    A unit streams its tap blocks over each chunk; with several panels a
+    tap block's windows, read once from L3, feed every panel from L2. That
+    traffic is 4x heavier per FLOP for a stride-2 float64 layer than for a
+    stride-1 float32 one (half the FLOPs per panel, twice the panels, every
+    other input used): s2_56 float64 ran at 22 GFLOP/s on one thread
+    (42 ms), 44 with 4 panels (24 ms), 2 threads 16.0 -> 13.4 ms; float32
+    and stride-1 layers measured within noise, the stem (3 channels) slower."""
+    if itemsize != 8 or max(stride) == 1:
+        return 1
+    rows = min(xsp[-2] if len(xsp) > 1 else 1,
+               -(-WG_PIX // osp[-1]) * (stride[-2] if len(stride) > 1 else 1)
+               + (kernel[-2] if len(kernel) > 1 else 1))
+    depth = xsp[0] if len(xsp) == 3 else 1
+    return WG_PANELS if Cg * depth * rows * xsp[-1] * itemsize > WG_SPAN_BYTES else 1
 WG_PARTIAL_BYTES = 16 << 20
 
 
@@ -307,11 +334,13 @@ def weight_grad_blocked(xp, gy, kernel, stride, dilation, groups, workers):
     tiles = np.empty((S, groups, nob, ntb, nr, jw), dtype=gy.dtype)
     # runs of tap blocks per channel panel: units enough for the threads (a
     # transposed chunk of the panel is reused along a run)
-    nchunks = min(ntb, max(1, -(-2 * n_threads // (S * groups * nob))))
+    panels = min(nob, weight_grad_panels(gy.itemsize, Cg, xp.shape[2:], osp[3 - d:], stride,
+                                         kernel))
+    nchunks = min(ntb, max(1, -(-2 * n_threads // (S * groups * -(-nob // panels)))))
     x5 = np.ascontiguousarray(xp).reshape((N, C) + lift + xp.shape[2:])
     _blocked.weight_grad(x5, np.ascontiguousarray(gy).reshape(N, O, P), tiles, osp,
                          lift + tuple(kernel), lift + tuple(stride), lift + tuple(dilation),
-                         nchunks, n_threads)
+                         nchunks, n_threads, panels)
     total = tiles[0]
     for s in range(1, S):            # the image groups' partial sums, in order
         total += tiles[s]

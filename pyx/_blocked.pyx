@@ -206,12 +206,13 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
 
 # Pixels per chunk of the output-gradient panel a thread transposes and then
 # streams through all its tap blocks: 2048 x two vectors = 128 KiB (in L2).
+# convolve._conv_grad.WG_PIX must match.
 DEF WG_PIX = 2048
 
 
 def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
                 real[:, :, :, :, :, ::1] tiles, tuple osp, tuple kernel, tuple stride,
-                tuple dilation, Py_ssize_t nchunks, int n_threads):
+                tuple dilation, Py_ssize_t nchunks, int n_threads, Py_ssize_t panels=1):
     """Weight-gradient tiles by the same micro-kernel, roles swapped: six (or
     eight) taps are the rows, read in place through pointers into the padded
     input ``xp (N, C, Dp, Hp, Wp)``; the output pixels are the reduction, one
@@ -225,8 +226,10 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
 
     with the taps in the order (c, kd, kh, kw) (the last block repeats the
     last tap) and the images in S = tiles.shape[0] even groups (the caller
-    adds the S partial gradients in order). A unit is an image group, a
-    channel panel and one of `nchunks` even runs of its tap blocks. Every
+    adds the S partial gradients in order). A unit is an image group,
+    `panels` channel panels and one of `nchunks` even runs of the tap
+    blocks; each tap block's input windows, read once from L3, feed the
+    unit's panels from L2. Every
     tile sums its images in order, the pixels in order (a chunk continues
     the previous one's sums in registers' order): bitwise identical for any
     thread count and any `nchunks`. Trusts its inputs."""
@@ -241,10 +244,12 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
     cdef Py_ssize_t dd = dilation[0], dh = dilation[1], dw = dilation[2]
     cdef Py_ssize_t Cg = C // G, KK = KD * KH * KW, K = Cg * KK
     cdef Py_ssize_t img = C * Dp * Hp * Wp, gplane = Cg * Dp * Hp * Wp
-    cdef Py_ssize_t n_units = S * G * NOB * nchunks
+    cdef Py_ssize_t NPU = panels if panels < NOB else NOB
+    cdef Py_ssize_t NUB = (NOB + NPU - 1) // NPU      # units of panels per group
+    cdef Py_ssize_t n_units = S * G * NUB * nchunks
     cdef Py_ssize_t PB = WG_PIX if P > WG_PIX else P
     cdef Py_ssize_t u, m, g, ob, ch, tb, tb1, n, r, t, c, kd, kh, kw, od, oh, ow, p0, pn
-    cdef Py_ssize_t sg, n0, n1
+    cdef Py_ssize_t sg, n0, n1, ob0, nob, q
     cdef int nj
     cdef const real** ptr
     cdef real* buf
@@ -256,7 +261,7 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
     cdef Py_ssize_t* toff = <Py_ssize_t*> malloc(NTB * NR * sizeof(Py_ssize_t))
     cdef Py_ssize_t* poff = <Py_ssize_t*> malloc(P * sizeof(Py_ssize_t))
     cdef const real** ptr_work = <const real**> malloc(n_threads * 8 * sizeof(real*))
-    cdef real* buf_work = <real*> malloc(n_threads * PB * JW * sizeof(real))
+    cdef real* buf_work = <real*> malloc(n_threads * NPU * PB * JW * sizeof(real))
     if toff == NULL or poff == NULL or ptr_work == NULL or buf_work == NULL:
         free(toff)
         free(poff)
@@ -270,36 +275,43 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
                 poff[(od * OH + oh) * OW + ow] = ((od * sd) * Hp + oh * sh) * Wp + ow * sw
     with nogil, parallel(num_threads=n_threads):
         ptr = ptr_work + omp_get_thread_num() * 8
-        buf = buf_work + omp_get_thread_num() * PB * JW
+        buf = buf_work + omp_get_thread_num() * NPU * PB * JW
         for u in prange(n_units, schedule='static'):
             m = u
             ch = m % nchunks
             m = m // nchunks
-            ob = m % NOB
-            m = m // NOB
+            ob0 = (m % NUB) * NPU
+            m = m // NUB
             g = m % G
             sg = m // G
             n0 = sg * N // S
             n1 = (sg + 1) * N // S
             tb1 = (ch + 1) * NTB // nchunks
-            nj = <int> (Og - ob * JW)
-            if nj > JW:
-                nj = <int> JW
-            if nj < JW:
-                memset(buf, 0, PB * JW * sizeof(real))
+            nob = NOB - ob0
+            if nob > NPU:
+                nob = NPU
+            # zero lanes past Og stay zero: _panel_chunk writes nj lanes
+            if Og - (ob0 + nob - 1) * JW < JW:
+                memset(buf + (nob - 1) * PB * JW, 0, PB * JW * sizeof(real))
             for n in range(n0, n1):
                 p0 = 0
                 while p0 < P:
                     pn = P - p0
                     if pn > PB:
                         pn = PB
-                    _panel_chunk(buf, gp + (n * O + g * Og + ob * JW) * P + p0, P, pn, nj,
-                                 <int> JW)
+                    for q in range(nob):
+                        ob = ob0 + q
+                        nj = <int> (Og - ob * JW)
+                        if nj > JW:
+                            nj = <int> JW
+                        _panel_chunk(buf + q * PB * JW, gp + (n * O + g * Og + ob * JW) * P + p0,
+                                     P, pn, nj, <int> JW)
                     for tb in range(ch * NTB // nchunks, tb1):
                         for r in range(NR):
                             ptr[r] = x + n * img + g * gplane + toff[tb * NR + r]
-                        _pgemm(NR, tp + (((sg * G + g) * NOB + ob) * NTB + tb) * NR * JW, JW,
-                               ptr, poff + p0, buf, pn, n > n0 or p0 > 0)
+                        for q in range(nob):
+                            _pgemm(NR, tp + (((sg * G + g) * NOB + ob0 + q) * NTB + tb) * NR * JW,
+                                   JW, ptr, poff + p0, buf + q * PB * JW, pn, n > n0 or p0 > 0)
                     p0 = p0 + PB
     free(toff)
     free(poff)

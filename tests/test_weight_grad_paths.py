@@ -200,3 +200,36 @@ def test_weight_grad_image_groups(N, tile_bytes, gy_bytes, expect):
     S = _conv_grad.weight_grad_image_groups(N, tile_bytes, gy_bytes)
     assert S == expect and N % S == 0
     assert S == 1 or S * tile_bytes <= min(gy_bytes // 8, _conv_grad.WG_PARTIAL_BYTES)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("panels", [2, 3, 8])
+def test_blocked_weight_grad_panels_per_unit(panels, dtype, rng, monkeypatch):
+    """Units of several channel panels (float64 strided layers): each tile
+    sums in the same order, so the same bits as one panel a unit, with a
+    part-filled last panel (40 channels a group) and a last unit of fewer
+    panels; 1 and 2 threads."""
+    monkeypatch.setattr(_conv_grad, "blocked_weight_grad_pays", lambda *a: True)
+    x = rng.standard_normal((3, 8, 15, 13)).astype(dtype)
+    gy = rng.standard_normal((3, 80, 7, 6)).astype(dtype)
+    kw = dict(stride=2, padding=(0, 0), groups=2)
+    monkeypatch.setattr(_conv_grad, "weight_grad_panels", lambda *a: 1)
+    one = conv2d_weight_grad(x, gy, (80, 4, 3, 3), workers=1, **kw)
+    monkeypatch.setattr(_conv_grad, "weight_grad_panels", lambda *a: panels)
+    for workers in (1, 2):
+        np.testing.assert_array_equal(
+            conv2d_weight_grad(x, gy, (80, 4, 3, 3), workers=workers, **kw), one)
+    np.testing.assert_allclose(one, weight_grad_ref(x, gy, (3, 3), (2, 2), (0, 0), (1, 1), 2),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+def test_weight_grad_panels():
+    """Several panels a unit only for strided float64 layers whose chunk of
+    input windows exceeds L2 (s2_56), not the stem (3 channels), not float32,
+    not stride 1."""
+    wp = _conv_grad.weight_grad_panels
+    assert wp(8, 64, (58, 58), (28, 28), (2, 2), (3, 3)) == _conv_grad.WG_PANELS
+    assert wp(4, 64, (58, 58), (28, 28), (2, 2), (3, 3)) == 1
+    assert wp(8, 3, (230, 230), (112, 112), (2, 2), (7, 7)) == 1
+    assert wp(8, 64, (58, 58), (56, 56), (1, 1), (3, 3)) == 1
