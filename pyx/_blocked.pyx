@@ -32,7 +32,7 @@ from libc.string cimport memcpy, memset
 
 from _types cimport real
 from _openmp cimport omp_get_thread_num
-from _gemm cimport _jw, _pgemm, _panel_chunk
+from _gemm cimport _jw, _pgemm, _panel_chunk, _unpanel
 
 
 cdef void _tap_offsets(Py_ssize_t* off, Py_ssize_t n, Py_ssize_t K, tuple kernel,
@@ -178,8 +178,9 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
                            wp + (g * NOB + ob) * K * JW, K, 0)
                 blk = blk + NR
             # stored transposed, output row by output row: whole cache lines
-            # written at once instead of 16 planes touched per tile (the row
-            # loops are vectorized by GCC: tools/vec_report.py)
+            # written at once instead of 16 planes touched per tile; rows of
+            # contiguous outputs by 8 x 8 / 4 x 4 register transposes
+            # (_unpanel), others element by element
             for ob in range(NOB):
                 nq = Og - ob * JW
                 if nq > JW:
@@ -187,6 +188,13 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
                 blk = ob * npad
                 for zd in range(OD):
                     for rr in range(bhu):
+                        if s4 == 1:
+                            o = g * Og + ob * JW
+                            _unpanel(op + n * s0 + o * s1 + zd * s2 + (oh0 + rr) * s3, s1,
+                                     acc + blk * JW, OW, <int> nq, <int> JW,
+                                     bp + o if bp != NULL else NULL)
+                            blk = blk + OW
+                            continue
                         for q in range(nq):
                             o = g * Og + ob * JW + q
                             dst = op + n * s0 + o * s1 + zd * s2 + (oh0 + rr) * s3

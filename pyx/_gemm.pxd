@@ -24,6 +24,10 @@ cdef extern from "_gemm_kernels.h" nogil:
                             int JW)
     void cv_panel_chunk_f64(double* buf, const double* src, Py_ssize_t P, Py_ssize_t pn,
                             int nj, int JW)
+    void cv_unpanel_f32(float* dst, Py_ssize_t ld, const float* src, Py_ssize_t n, int nj,
+                        int JW, const float* bias)
+    void cv_unpanel_f64(double* dst, Py_ssize_t ld, const double* src, Py_ssize_t n, int nj,
+                        int JW, const double* bias)
     enum:
         CV_GEMM_MR
         CV_GEMM_JW_F32
@@ -84,3 +88,13 @@ cdef inline void _panel_chunk(real* buf, const real* src, Py_ssize_t P, Py_ssize
         cv_panel_chunk_f32(buf, src, P, pn, nj, JW)
     else:
         cv_panel_chunk_f64(buf, src, P, pn, nj, JW)
+
+
+cdef inline void _unpanel(real* dst, Py_ssize_t ld, const real* src, Py_ssize_t n, int nj,
+                          int JW, const real* bias) noexcept nogil:
+    """dst[j * ld + i] = src[i * JW + j] (+ bias[j] unless bias is NULL) for
+    i < n, j < nj: pixel-major tiles stored as channel rows."""
+    if real is float:
+        cv_unpanel_f32(dst, ld, src, n, nj, JW, bias)
+    else:
+        cv_unpanel_f64(dst, ld, src, n, nj, JW, bias)

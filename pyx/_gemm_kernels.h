@@ -568,58 +568,81 @@ static CV_NOINLINE void cv_gemm6_panels_f64(double *c, const double *a, ptrdiff_
                          K, accumulate);
 }
 
-/* A chunk of a pixel-major panel: buf[q * JW + j] = src[j * P + q] for
- * q < pn, j < nj (lanes j >= nj are left as they are):
- * nj rows of a channel-major matrix with rows P apart, transposed. Full
- * panels go through 8 x 8 (float) or 4 x 4 (double) register transposes,
- * eight rows loaded as vectors and eight pixel vectors stored, instead of
- * one scalar move per element (the blocked weight gradient's output
- * gradient: 25 MB for the ResNet stem). */
+/* Register transposes: d[m * ld + k] = s[k * ls + m] (+ bias[m] when bias is
+ * not NULL) for k, m < 8 (float) or < 4 (double): eight (four) vectors
+ * loaded, shuffled, stored. */
 #if CV_WINO_VECTOR
 #define CV_LO128 ((cv_gvi){0, 1, 2, 3, 8, 9, 10, 11})
 #define CV_HI128 ((cv_gvi){4, 5, 6, 7, 12, 13, 14, 15})
+static inline void cv_tr8_f32(const float *s, ptrdiff_t ls, float *d, ptrdiff_t ld,
+                              const float *bias)
+{
+    const cv_gvf r0 = *(const cv_gvf *)(s), r1 = *(const cv_gvf *)(s + ls);
+    const cv_gvf r2 = *(const cv_gvf *)(s + 2 * ls), r3 = *(const cv_gvf *)(s + 3 * ls);
+    const cv_gvf r4 = *(const cv_gvf *)(s + 4 * ls), r5 = *(const cv_gvf *)(s + 5 * ls);
+    const cv_gvf r6 = *(const cv_gvf *)(s + 6 * ls), r7 = *(const cv_gvf *)(s + 7 * ls);
+    const cv_gvf t0 = __builtin_shuffle(r0, r1, CV_UNPACKLO);
+    const cv_gvf t1 = __builtin_shuffle(r0, r1, CV_UNPACKHI);
+    const cv_gvf t2 = __builtin_shuffle(r2, r3, CV_UNPACKLO);
+    const cv_gvf t3 = __builtin_shuffle(r2, r3, CV_UNPACKHI);
+    const cv_gvf t4 = __builtin_shuffle(r4, r5, CV_UNPACKLO);
+    const cv_gvf t5 = __builtin_shuffle(r4, r5, CV_UNPACKHI);
+    const cv_gvf t6 = __builtin_shuffle(r6, r7, CV_UNPACKLO);
+    const cv_gvf t7 = __builtin_shuffle(r6, r7, CV_UNPACKHI);
+    const cv_gvf u0 = __builtin_shuffle(t0, t2, CV_MOVELH);
+    const cv_gvf u1 = __builtin_shuffle(t0, t2, CV_MOVEHL);
+    const cv_gvf u2 = __builtin_shuffle(t1, t3, CV_MOVELH);
+    const cv_gvf u3 = __builtin_shuffle(t1, t3, CV_MOVEHL);
+    const cv_gvf u4 = __builtin_shuffle(t4, t6, CV_MOVELH);
+    const cv_gvf u5 = __builtin_shuffle(t4, t6, CV_MOVEHL);
+    const cv_gvf u6 = __builtin_shuffle(t5, t7, CV_MOVELH);
+    const cv_gvf u7 = __builtin_shuffle(t5, t7, CV_MOVEHL);
+    cv_gvf o[8] = {__builtin_shuffle(u0, u4, CV_LO128), __builtin_shuffle(u1, u5, CV_LO128),
+                   __builtin_shuffle(u2, u6, CV_LO128), __builtin_shuffle(u3, u7, CV_LO128),
+                   __builtin_shuffle(u0, u4, CV_HI128), __builtin_shuffle(u1, u5, CV_HI128),
+                   __builtin_shuffle(u2, u6, CV_HI128), __builtin_shuffle(u3, u7, CV_HI128)};
+    for (int m = 0; m < 8; m++) {
+        if (bias)
+            o[m] += CV_BCAST_F32(bias[m]);
+        *(cv_gvf *)(d + m * ld) = o[m];
+    }
+}
+static inline void cv_tr4_f64(const double *s, ptrdiff_t ls, double *d, ptrdiff_t ld,
+                              const double *bias)
+{
+    const cv_gvd r0 = *(const cv_gvd *)(s), r1 = *(const cv_gvd *)(s + ls);
+    const cv_gvd r2 = *(const cv_gvd *)(s + 2 * ls), r3 = *(const cv_gvd *)(s + 3 * ls);
+    const cv_gvd t0 = __builtin_shuffle(r0, r1, (cv_gvl){0, 4, 2, 6});
+    const cv_gvd t1 = __builtin_shuffle(r0, r1, (cv_gvl){1, 5, 3, 7});
+    const cv_gvd t2 = __builtin_shuffle(r2, r3, (cv_gvl){0, 4, 2, 6});
+    const cv_gvd t3 = __builtin_shuffle(r2, r3, (cv_gvl){1, 5, 3, 7});
+    cv_gvd o[4] = {__builtin_shuffle(t0, t2, (cv_gvl){0, 1, 4, 5}),
+                   __builtin_shuffle(t1, t3, (cv_gvl){0, 1, 4, 5}),
+                   __builtin_shuffle(t0, t2, (cv_gvl){2, 3, 6, 7}),
+                   __builtin_shuffle(t1, t3, (cv_gvl){2, 3, 6, 7})};
+    for (int m = 0; m < 4; m++) {
+        if (bias)
+            o[m] += CV_BCAST_F64(bias[m]);
+        *(cv_gvd *)(d + m * ld) = o[m];
+    }
+}
 #endif
+
+/* A chunk of a pixel-major panel: buf[q * JW + j] = src[j * P + q] for
+ * q < pn, j < nj (lanes j >= nj are left as they are):
+ * nj rows of a channel-major matrix with rows P apart, transposed. Full
+ * panels go through 8 x 8 (float) or 4 x 4 (double) register transposes
+ * instead of one scalar move per element (the blocked weight gradient's
+ * output gradient: 25 MB for the ResNet stem). */
 static inline void cv_panel_chunk_f32(float *buf, const float *src, ptrdiff_t P,
                                       ptrdiff_t pn, int nj, int JW)
 {
     ptrdiff_t q = 0;
 #if CV_WINO_VECTOR
-    if (nj == JW && JW == CV_GEMM_JW_F32) {
-        for (; q + 8 <= pn; q += 8) {
-            for (int h = 0; h < 2; h++) {
-                const float *s = src + 8 * h * P + q;
-                const cv_gvf r0 = *(const cv_gvf *)(s), r1 = *(const cv_gvf *)(s + P);
-                const cv_gvf r2 = *(const cv_gvf *)(s + 2 * P), r3 = *(const cv_gvf *)(s + 3 * P);
-                const cv_gvf r4 = *(const cv_gvf *)(s + 4 * P), r5 = *(const cv_gvf *)(s + 5 * P);
-                const cv_gvf r6 = *(const cv_gvf *)(s + 6 * P), r7 = *(const cv_gvf *)(s + 7 * P);
-                const cv_gvf t0 = __builtin_shuffle(r0, r1, CV_UNPACKLO);
-                const cv_gvf t1 = __builtin_shuffle(r0, r1, CV_UNPACKHI);
-                const cv_gvf t2 = __builtin_shuffle(r2, r3, CV_UNPACKLO);
-                const cv_gvf t3 = __builtin_shuffle(r2, r3, CV_UNPACKHI);
-                const cv_gvf t4 = __builtin_shuffle(r4, r5, CV_UNPACKLO);
-                const cv_gvf t5 = __builtin_shuffle(r4, r5, CV_UNPACKHI);
-                const cv_gvf t6 = __builtin_shuffle(r6, r7, CV_UNPACKLO);
-                const cv_gvf t7 = __builtin_shuffle(r6, r7, CV_UNPACKHI);
-                const cv_gvf u0 = __builtin_shuffle(t0, t2, CV_MOVELH);
-                const cv_gvf u1 = __builtin_shuffle(t0, t2, CV_MOVEHL);
-                const cv_gvf u2 = __builtin_shuffle(t1, t3, CV_MOVELH);
-                const cv_gvf u3 = __builtin_shuffle(t1, t3, CV_MOVEHL);
-                const cv_gvf u4 = __builtin_shuffle(t4, t6, CV_MOVELH);
-                const cv_gvf u5 = __builtin_shuffle(t4, t6, CV_MOVEHL);
-                const cv_gvf u6 = __builtin_shuffle(t5, t7, CV_MOVELH);
-                const cv_gvf u7 = __builtin_shuffle(t5, t7, CV_MOVEHL);
-                float *d = buf + q * JW + 8 * h;
-                *(cv_gvf *)(d + 0 * JW) = __builtin_shuffle(u0, u4, CV_LO128);
-                *(cv_gvf *)(d + 1 * JW) = __builtin_shuffle(u1, u5, CV_LO128);
-                *(cv_gvf *)(d + 2 * JW) = __builtin_shuffle(u2, u6, CV_LO128);
-                *(cv_gvf *)(d + 3 * JW) = __builtin_shuffle(u3, u7, CV_LO128);
-                *(cv_gvf *)(d + 4 * JW) = __builtin_shuffle(u0, u4, CV_HI128);
-                *(cv_gvf *)(d + 5 * JW) = __builtin_shuffle(u1, u5, CV_HI128);
-                *(cv_gvf *)(d + 6 * JW) = __builtin_shuffle(u2, u6, CV_HI128);
-                *(cv_gvf *)(d + 7 * JW) = __builtin_shuffle(u3, u7, CV_HI128);
-            }
-        }
-    }
+    if (nj == JW && JW == CV_GEMM_JW_F32)
+        for (; q + 8 <= pn; q += 8)
+            for (int h = 0; h < 2; h++)
+                cv_tr8_f32(src + 8 * h * P + q, P, buf + q * JW + 8 * h, JW, NULL);
 #endif
     for (; q < pn; q++)
         for (int j = 0; j < nj; j++)
@@ -630,28 +653,50 @@ static inline void cv_panel_chunk_f64(double *buf, const double *src, ptrdiff_t 
 {
     ptrdiff_t q = 0;
 #if CV_WINO_VECTOR
-    if (nj == JW && JW == CV_GEMM_JW_F64) {
-        for (; q + 4 <= pn; q += 4) {
-            for (int h = 0; h < 2; h++) {
-                const double *s = src + 4 * h * P + q;
-                const cv_gvd r0 = *(const cv_gvd *)(s), r1 = *(const cv_gvd *)(s + P);
-                const cv_gvd r2 = *(const cv_gvd *)(s + 2 * P), r3 = *(const cv_gvd *)(s + 3 * P);
-                const cv_gvd t0 = __builtin_shuffle(r0, r1, (cv_gvl){0, 4, 2, 6});
-                const cv_gvd t1 = __builtin_shuffle(r0, r1, (cv_gvl){1, 5, 3, 7});
-                const cv_gvd t2 = __builtin_shuffle(r2, r3, (cv_gvl){0, 4, 2, 6});
-                const cv_gvd t3 = __builtin_shuffle(r2, r3, (cv_gvl){1, 5, 3, 7});
-                double *d = buf + q * JW + 4 * h;
-                *(cv_gvd *)(d + 0 * JW) = __builtin_shuffle(t0, t2, (cv_gvl){0, 1, 4, 5});
-                *(cv_gvd *)(d + 1 * JW) = __builtin_shuffle(t1, t3, (cv_gvl){0, 1, 4, 5});
-                *(cv_gvd *)(d + 2 * JW) = __builtin_shuffle(t0, t2, (cv_gvl){2, 3, 6, 7});
-                *(cv_gvd *)(d + 3 * JW) = __builtin_shuffle(t1, t3, (cv_gvl){2, 3, 6, 7});
-            }
-        }
-    }
+    if (nj == JW && JW == CV_GEMM_JW_F64)
+        for (; q + 4 <= pn; q += 4)
+            for (int h = 0; h < 2; h++)
+                cv_tr4_f64(src + 4 * h * P + q, P, buf + q * JW + 4 * h, JW, NULL);
 #endif
     for (; q < pn; q++)
         for (int j = 0; j < nj; j++)
             buf[q * JW + j] = src[j * P + q];
+}
+
+/* The inverse, for the blocked forward's output: dst[j * ld + i] =
+ * src[i * JW + j] (+ bias[j] when bias is not NULL) for i < n, j < nj: a run
+ * of n pixels of a pixel-major tile buffer stored as nj channel rows ld
+ * apart. Scalar, these moves read one cache line per element and had cost
+ * 7 % of a 3-D layer's time (perf). */
+static inline void cv_unpanel_f32(float *dst, ptrdiff_t ld, const float *src, ptrdiff_t n,
+                                  int nj, int JW, const float *bias)
+{
+    ptrdiff_t i = 0;
+#if CV_WINO_VECTOR
+    if (nj == JW && JW == CV_GEMM_JW_F32)
+        for (; i + 8 <= n; i += 8)
+            for (int h = 0; h < 2; h++)
+                cv_tr8_f32(src + i * JW + 8 * h, JW, dst + 8 * h * ld + i, ld,
+                           bias ? bias + 8 * h : NULL);
+#endif
+    for (int j = 0; j < nj; j++)
+        for (ptrdiff_t k = i; k < n; k++)
+            dst[j * ld + k] = bias ? src[k * JW + j] + bias[j] : src[k * JW + j];
+}
+static inline void cv_unpanel_f64(double *dst, ptrdiff_t ld, const double *src, ptrdiff_t n,
+                                  int nj, int JW, const double *bias)
+{
+    ptrdiff_t i = 0;
+#if CV_WINO_VECTOR
+    if (nj == JW && JW == CV_GEMM_JW_F64)
+        for (; i + 4 <= n; i += 4)
+            for (int h = 0; h < 2; h++)
+                cv_tr4_f64(src + i * JW + 4 * h, JW, dst + 4 * h * ld + i, ld,
+                           bias ? bias + 4 * h : NULL);
+#endif
+    for (int j = 0; j < nj; j++)
+        for (ptrdiff_t k = i; k < n; k++)
+            dst[j * ld + k] = bias ? src[k * JW + j] + bias[j] : src[k * JW + j];
 }
 #endif
 
