@@ -7,9 +7,10 @@ cdef extern from "_gemm_kernels.h" nogil:
                       Py_ssize_t ldb, Py_ssize_t K)
     void cv_gemm6_f64(double* c, Py_ssize_t ldc, const double* a, const double* b,
                       Py_ssize_t ldb, Py_ssize_t K)
-    void cv_gemm6_panels_f32(float* c, const float* a, Py_ssize_t a_stride, const float* b,
-                             Py_ssize_t ldb, Py_ssize_t K, Py_ssize_t np, int accumulate)
-    void cv_gemm6_panels_f64(double* c, const double* a, Py_ssize_t a_stride,
+    void cv_gemm6_panels_f32(float* c, Py_ssize_t ldc, const float* a, Py_ssize_t a_stride,
+                             const float* b, Py_ssize_t ldb, Py_ssize_t K, Py_ssize_t np,
+                             int accumulate)
+    void cv_gemm6_panels_f64(double* c, Py_ssize_t ldc, const double* a, Py_ssize_t a_stride,
                              const double* b, Py_ssize_t ldb, Py_ssize_t K, Py_ssize_t np,
                              int accumulate)
     void cv_pgemm6_f32(float* c, Py_ssize_t ldc, const float* const* p, const Py_ssize_t* off,
@@ -51,16 +52,17 @@ cdef inline void _gemm6(real* c, Py_ssize_t ldc, const real* a, const real* b,
         cv_gemm6_f64(c, ldc, a, b, ldb, K)
 
 
-cdef inline void _gemm6_panels(real* c, const real* a, Py_ssize_t a_stride, const real* b,
-                               Py_ssize_t ldb, Py_ssize_t K, Py_ssize_t np,
+cdef inline void _gemm6_panels(real* c, Py_ssize_t ldc, const real* a, Py_ssize_t a_stride,
+                               const real* b, Py_ssize_t ldb, Py_ssize_t K, Py_ssize_t np,
                                int accumulate) noexcept nogil:
     """np panels of A (a_stride apart) times one block of B into (onto, with
-    `accumulate`) consecutive 6 x JW blocks of C (an out-of-line loop: keeps
-    the accumulators in registers inside large callers)."""
+    `accumulate`) 6 x JW blocks of C with rows ldc apart, panel p at row 6p
+    (an out-of-line loop: keeps the accumulators in registers inside large
+    callers)."""
     if real is float:
-        cv_gemm6_panels_f32(c, a, a_stride, b, ldb, K, np, accumulate)
+        cv_gemm6_panels_f32(c, ldc, a, a_stride, b, ldb, K, np, accumulate)
     else:
-        cv_gemm6_panels_f64(c, a, a_stride, b, ldb, K, np, accumulate)
+        cv_gemm6_panels_f64(c, ldc, a, a_stride, b, ldb, K, np, accumulate)
 
 
 cdef inline void _pgemm(Py_ssize_t nr, real* c, Py_ssize_t ldc, const real** p,

@@ -548,24 +548,23 @@ static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, fl
 
 
 /* np consecutive panels of A (a_stride apart) times one block of B into (or,
- * with `accumulate`, onto) consecutive 6 x JW blocks of C. Kept out of line: inlined into a large
+ * with `accumulate`, onto) 6 x JW blocks of C with rows ldc apart, panel p
+ * at c + 6 p ldc. Kept out of line: inlined into a large
  * caller (the fused GEMM + fold), GCC had spilled the 12 accumulators to the
  * stack and the loop ran 1.4x slower. */
-static CV_NOINLINE void cv_gemm6_panels_f32(float *c, const float *a, ptrdiff_t a_stride,
-                                           const float *b, ptrdiff_t ldb, ptrdiff_t K,
-                                           ptrdiff_t np, int accumulate)
+static CV_NOINLINE void cv_gemm6_panels_f32(float *c, ptrdiff_t ldc, const float *a,
+                                           ptrdiff_t a_stride, const float *b, ptrdiff_t ldb,
+                                           ptrdiff_t K, ptrdiff_t np, int accumulate)
 {
     for (ptrdiff_t p = 0; p < np; p++)
-        cv_gemm6_acc_f32(c + p * 6 * CV_GEMM_JW_F32, CV_GEMM_JW_F32, a + p * a_stride, b, ldb,
-                         K, accumulate);
+        cv_gemm6_acc_f32(c + p * 6 * ldc, ldc, a + p * a_stride, b, ldb, K, accumulate);
 }
-static CV_NOINLINE void cv_gemm6_panels_f64(double *c, const double *a, ptrdiff_t a_stride,
-                                           const double *b, ptrdiff_t ldb, ptrdiff_t K,
-                                           ptrdiff_t np, int accumulate)
+static CV_NOINLINE void cv_gemm6_panels_f64(double *c, ptrdiff_t ldc, const double *a,
+                                           ptrdiff_t a_stride, const double *b, ptrdiff_t ldb,
+                                           ptrdiff_t K, ptrdiff_t np, int accumulate)
 {
     for (ptrdiff_t p = 0; p < np; p++)
-        cv_gemm6_acc_f64(c + p * 6 * CV_GEMM_JW_F64, CV_GEMM_JW_F64, a + p * a_stride, b, ldb,
-                         K, accumulate);
+        cv_gemm6_acc_f64(c + p * 6 * ldc, ldc, a + p * a_stride, b, ldb, K, accumulate);
 }
 
 /* Register transposes: d[m * ld + k] = s[k * ls + m] (+ bias[m] when bias is

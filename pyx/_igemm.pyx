@@ -150,8 +150,8 @@ cdef int _igemm(const real* x, const real* wp, real* out, const real* bias,
             if chunked:
                 k0 = 0
                 while k0 < T:
-                    _gemm6_panels(Ct, wp + g * P6 * T * 6 + k0 * 6, T * 6, bsrc + k0 * ldb, ldb,
-                                  min(KC, T - k0), P6, k0 > 0)
+                    _gemm6_panels(Ct, JW, wp + g * P6 * T * 6 + k0 * 6, T * 6, bsrc + k0 * ldb,
+                                  ldb, min(KC, T - k0), P6, k0 > 0)
                     k0 = k0 + KC
             for p in range(P6):
                 if chunked:
@@ -310,6 +310,10 @@ cdef inline void _add_pair(real* grow, const real* a, const real* b, Py_ssize_t 
             grow[iw0 + 2 * i + 1] += b[i]
 
 
+# Column blocks multiplied before each fold (see _gemm_fold)
+DEF FOLD_BLOCKS = 8
+
+
 cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                     Py_ssize_t N, Py_ssize_t O, Py_ssize_t C, Py_ssize_t CB,
                     Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
@@ -322,11 +326,15 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
     cdef Py_ssize_t P = OD * OH * OW, vol = D * H * W
     cdef Py_ssize_t n_cb = (C + CB - 1) // CB, n_units = N * n_cb
     cdef Py_ssize_t max_pan = (CB * KK + 5) // 6 + 1
+    # columns multiplied before they are folded: FOLD_BLOCKS blocks of JW, so
+    # that the fold runs along whole output rows (blocks of 16 columns had cut
+    # 28-wide rows into runs of ~12, and the fold cost a third of the call)
+    cdef Py_ssize_t SPAN = FOLD_BLOCKS * JW
     # per thread: B for a block at the end of an image (O x JW), the results of
-    # the unit's panels (max_pan x 6 x JW)
-    cdef Py_ssize_t per_thread = O * JW + max_pan * 6 * JW
+    # the unit's panels for a span (max_pan x 6 rows of SPAN)
+    cdef Py_ssize_t per_thread = O * JW + max_pan * 6 * SPAN
     cdef Py_ssize_t u, n, cbk, c0, c1, p0, p1, p, row, od, oh, jb, ow0, j0, nj, c, k, i0, nr
-    cdef Py_ssize_t kd, kh, kw, idd, ih, iw0, ldb, i
+    cdef Py_ssize_t kd, kh, kw, idd, ih, iw0, ldb, i, b, jb0, nb
     cdef real* B
     cdef real* Ct
     cdef const real* bsrc
@@ -348,24 +356,29 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
             p0 = c0 * KK // 6            # the unit's rows (c, k) of W^T start panel p0
             p1 = (c1 * KK + 5) // 6
             memset(gx + (n * C + c0) * vol, 0, (c1 - c0) * vol * sizeof(real))
-            # blocks of JW columns; a block's columns split into runs within
-            # one output row, and a row of the product lands, per run, on one
-            # input row at columns sw apart
-            for jb in range((P + JW - 1) // JW):
-                j0 = jb * JW
+            # spans of SPAN columns, multiplied block by block into Ct (rows
+            # SPAN apart); a span's columns split into runs within one output
+            # row, and a row of the product lands, per run, on one input row
+            # at columns sw apart
+            for jb in range((P + SPAN - 1) // SPAN):
+                j0 = jb * SPAN
                 nj = P - j0
-                if nj > JW:
-                    nj = JW
-                if j0 + JW <= P:         # JW columns of this image: read in place
-                    bsrc = gy + n * O * P + j0
-                    ldb = P
-                else:
-                    for k in range(O):
-                        memcpy(B + k * JW, gy + (n * O + k) * P + j0, nj * sizeof(real))
-                        memset(B + k * JW + nj, 0, (JW - nj) * sizeof(real))
-                    bsrc = B
-                    ldb = JW
-                _gemm6_panels(Ct, wp + p0 * O * 6, O * 6, bsrc, ldb, O, p1 - p0, 0)
+                if nj > SPAN:
+                    nj = SPAN
+                for b in range((nj + JW - 1) // JW):
+                    jb0 = j0 + b * JW
+                    nb = P - jb0
+                    if nb >= JW:         # JW columns of this image: read in place
+                        bsrc = gy + n * O * P + jb0
+                        ldb = P
+                    else:
+                        for k in range(O):
+                            memcpy(B + k * JW, gy + (n * O + k) * P + jb0, nb * sizeof(real))
+                            memset(B + k * JW + nb, 0, (JW - nb) * sizeof(real))
+                        bsrc = B
+                        ldb = JW
+                    _gemm6_panels(Ct + b * JW, SPAN, wp + p0 * O * 6, O * 6, bsrc, ldb, O,
+                                  p1 - p0, 0)
                 i0 = 0
                 while i0 < nj:
                     row = (j0 + i0) // OW
@@ -385,18 +398,18 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                                 if ih < 0 or ih >= H:
                                     continue
                                 grow = gx + ((n * C + c) * D + idd) * H * W + ih * W
-                                src = Ct + (((c * KD + kd) * KH + kh) * KW - p0 * 6) * JW + i0
+                                src = Ct + (((c * KD + kd) * KH + kh) * KW - p0 * 6) * SPAN + i0
                                 kw = 0
                                 while kw < KW:
                                     iw0 = ow0 * sw + kw * dw - pw
                                     if sw == 2 and dw == 1 and kw + 1 < KW:
                                         # taps kw, kw + 1 fill alternate columns:
                                         # one contiguous run (vectorized)
-                                        _add_pair(grow, src + kw * JW, src + (kw + 1) * JW,
+                                        _add_pair(grow, src + kw * SPAN, src + (kw + 1) * SPAN,
                                                   iw0, nr, W)
                                         kw = kw + 2
                                         continue
-                                    _add_row(grow, src + kw * JW, iw0, nr, sw, W)
+                                    _add_row(grow, src + kw * SPAN, iw0, nr, sw, W)
                                     kw = kw + 1
                     i0 = i0 + nr
     free(work)
@@ -412,15 +425,15 @@ def gemm_fold(const real[:, :, ::1] gy, const real[:, :, :, ::1] wpack,
     gy is the output gradient (N, O, OD*OH*OW); wpack the rows (c, kd, kh, kw)
     of W^T packed by convolve._engine.pack6 as (1, ceil(C*KK/6), O, 6). A unit
     is one image and `channel_block` channels (channel_block * KK a multiple
-    of 6, so that its rows start a panel): per block of JW columns it
-    multiplies its panels by the block of gy (read in place when full) into a
-    per-thread buffer and adds each row to the unit's own channels of gx at
-    its taps, positions outside gx dropped (the padding). Within a run of
-    columns in one output row, a row of the product lands on one input row:
-    contiguous adds for stride 1, and for stride 2 two neighbouring taps
-    interleaved into one contiguous run. Each element sums its terms in the
-    order (column block, row): the same for any thread count. Trusts its
-    inputs."""
+    of 6, so that its rows start a panel): per span of FOLD_BLOCKS blocks of
+    JW columns it multiplies its panels by each block of gy (read in place
+    when full) into a per-thread buffer and adds each row to the unit's own
+    channels of gx at its taps, positions outside gx dropped (the padding).
+    Within a run of columns in one output row, a row of the product lands on
+    one input row: contiguous adds for stride 1, and for stride 2 two
+    neighbouring taps interleaved into one contiguous run. Each element sums
+    its terms in the order (span, run, row): the same for any thread count.
+    Trusts its inputs."""
     cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
     cdef Py_ssize_t OD = osp[0], OH = osp[1], OW = osp[2]
     cdef Py_ssize_t N = gx.shape[0], C = gx.shape[1], O = gy.shape[1]
