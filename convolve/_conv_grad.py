@@ -556,11 +556,25 @@ def input_grad_gemm_fold(gy, w, sp, stride, dilation, pad, workers):
     wp = _engine.pack6(wt.reshape(C * KK, O), 1)
     gx = np.empty((N, C) + tuple(sp), dtype=gy.dtype)
     n_threads = resolve_workers(workers, gy.size * C * KK)
+    cb = gemm_fold_channels(C, KK, N, n_threads)
+    dims = lift + tuple(kernel), lift + tuple(dilation), lift + tuple(sp)
     _igemm.gemm_fold(gy.reshape(N, O, -1), wp, gx.reshape((N, C) + lift + tuple(sp)),
                      lift + tuple(kernel), lift + tuple(gy.shape[2:]), lift + tuple(stride),
-                     lift + tuple(dilation), (0,) * (3 - d) + tuple(pad),
-                     gemm_fold_channels(C, KK, N, n_threads), n_threads)
+                     lift + tuple(dilation), (0,) * (3 - d) + tuple(pad), cb, n_threads,
+                     gemm_fold_bands(N * -(-C // cb), dims[0][1], dims[1][1], dims[2][1],
+                                     n_threads))
     return gx
+
+
+def gemm_fold_bands(units, KH, dh, H, n_threads):
+    """Bands of input rows per (image, channel block) of the fused GEMM +
+    fold: enough units for two per thread (one image of the stem's 3
+    channels was one unit: 2 threads ran it no faster than 1), each band at
+    least 8 rows and 4 kernel heights tall (the output rows reaching two
+    bands are multiplied for both). The result does not depend on it."""
+    if units >= 2 * n_threads:
+        return 1
+    return max(1, min(-(-2 * n_threads // units), H // max(8, 4 * (KH - 1) * dh)))
 
 
 def input_grad(d, grad_out, weight, input_shape, stride, padding, dilation, groups,

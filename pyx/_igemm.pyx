@@ -314,6 +314,17 @@ cdef inline void _add_pair(real* grow, const real* a, const real* b, Py_ssize_t 
 DEF FOLD_BLOCKS = 8
 
 
+cdef inline bint _rows_meet(Py_ssize_t j0, Py_ssize_t nj, Py_ssize_t OW, Py_ssize_t OH,
+                            Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Whether columns [j0, j0 + nj) of the flattened output (rows of OW,
+    OH rows a plane) hold a row whose index within its plane is in [lo, hi)."""
+    cdef Py_ssize_t row
+    for row in range(j0 // OW, (j0 + nj - 1) // OW + 1):
+        if lo <= row % OH < hi:
+            return True
+    return False
+
+
 cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                     Py_ssize_t N, Py_ssize_t O, Py_ssize_t C, Py_ssize_t CB,
                     Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
@@ -321,10 +332,11 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                     Py_ssize_t OD, Py_ssize_t OH, Py_ssize_t OW,
                     Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw,
                     Py_ssize_t dd, Py_ssize_t dh, Py_ssize_t dw,
-                    Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, int n_threads) noexcept nogil:
+                    Py_ssize_t pd, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t NB,
+                    int n_threads) noexcept nogil:
     cdef Py_ssize_t JW = _jw(<real*> NULL), KK = KD * KH * KW
     cdef Py_ssize_t P = OD * OH * OW, vol = D * H * W
-    cdef Py_ssize_t n_cb = (C + CB - 1) // CB, n_units = N * n_cb
+    cdef Py_ssize_t n_cb = (C + CB - 1) // CB, n_units = N * n_cb * NB
     cdef Py_ssize_t max_pan = (CB * KK + 5) // 6 + 1
     # columns multiplied before they are folded: FOLD_BLOCKS blocks of JW, so
     # that the fold runs along whole output rows (blocks of 16 columns had cut
@@ -335,6 +347,7 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
     cdef Py_ssize_t per_thread = O * JW + max_pan * 6 * SPAN
     cdef Py_ssize_t u, n, cbk, c0, c1, p0, p1, p, row, od, oh, jb, ow0, j0, nj, c, k, i0, nr
     cdef Py_ssize_t kd, kh, kw, idd, ih, iw0, ldb, i, b, jb0, nb
+    cdef Py_ssize_t bnd, ih0, ih1, oh_lo, oh_hi, r0, r1, zz
     cdef real* B
     cdef real* Ct
     cdef const real* bsrc
@@ -347,15 +360,28 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
         B = work + omp_get_thread_num() * per_thread
         Ct = B + O * JW
         for u in prange(n_units, schedule='static'):
-            n = u // n_cb
-            cbk = u - n * n_cb
+            bnd = u % NB
+            n = u // NB // n_cb
+            cbk = u // NB - n * n_cb
+            # the unit's band of input rows [ih0, ih1) (of every depth plane)
+            # and the output rows that reach it [oh_lo, oh_hi)
+            ih0 = bnd * H // NB
+            ih1 = (bnd + 1) * H // NB
+            oh_lo = ih0 + ph - (KH - 1) * dh
+            oh_lo = 0 if oh_lo <= 0 else (oh_lo + sh - 1) // sh
+            oh_hi = (ih1 - 1 + ph) // sh + 1
+            if oh_hi > OH:
+                oh_hi = OH
             c0 = cbk * CB
             c1 = c0 + CB
             if c1 > C:
                 c1 = C
             p0 = c0 * KK // 6            # the unit's rows (c, k) of W^T start panel p0
             p1 = (c1 * KK + 5) // 6
-            memset(gx + (n * C + c0) * vol, 0, (c1 - c0) * vol * sizeof(real))
+            for c in range(c0, c1):
+                for zz in range(D):
+                    memset(gx + ((n * C + c) * D + zz) * H * W + ih0 * W, 0,
+                           (ih1 - ih0) * W * sizeof(real))
             # spans of SPAN columns, multiplied block by block into Ct (rows
             # SPAN apart); a span's columns split into runs within one output
             # row, and a row of the product lands, per run, on one input row
@@ -365,6 +391,10 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                 nj = P - j0
                 if nj > SPAN:
                     nj = SPAN
+                # spans stay on the global grid and only whole runs are
+                # skipped, so each element sums in the same order for any NB
+                if NB > 1 and not _rows_meet(j0, nj, OW, OH, oh_lo, oh_hi):
+                    continue
                 for b in range((nj + JW - 1) // JW):
                     jb0 = j0 + b * JW
                     nb = P - jb0
@@ -388,6 +418,9 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                         nr = nj - i0
                     od = row // OH
                     oh = row - od * OH
+                    if oh < oh_lo or oh >= oh_hi:
+                        i0 = i0 + nr
+                        continue
                     for c in range(c0, c1):
                         for kd in range(KD):
                             idd = od * sd + kd * dd - pd
@@ -395,7 +428,7 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                                 continue
                             for kh in range(KH):
                                 ih = oh * sh + kh * dh - ph
-                                if ih < 0 or ih >= H:
+                                if ih < ih0 or ih >= ih1:
                                     continue
                                 grow = gx + ((n * C + c) * D + idd) * H * W + ih * W
                                 src = Ct + (((c * KD + kd) * KH + kh) * KW - p0 * 6) * SPAN + i0
@@ -418,7 +451,8 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
 
 def gemm_fold(const real[:, :, ::1] gy, const real[:, :, :, ::1] wpack,
               real[:, :, :, :, ::1] gx, tuple kernel, tuple osp, tuple stride,
-              tuple dilation, tuple pad, Py_ssize_t channel_block, int n_threads):
+              tuple dilation, tuple pad, Py_ssize_t channel_block, int n_threads,
+              Py_ssize_t bands=1):
     """gx (N, C, D, H, W) = fold(W^T gy) without the columns in memory: the
     input gradient of a correlation (PyTorch's GEMM + col2im, fused).
 
@@ -433,7 +467,11 @@ def gemm_fold(const real[:, :, ::1] gy, const real[:, :, :, ::1] wpack,
     one input row: contiguous adds for stride 1, and for stride 2 two
     neighbouring taps interleaved into one contiguous run. Each element sums
     its terms in the order (span, run, row): the same for any thread count.
-    Trusts its inputs."""
+    `bands`: each unit owns one of this many bands of input rows (of every
+    depth plane) and skips the runs and taps that do not reach it, so a
+    single image with few channels still has units for every thread; the
+    order of each element's terms, hence the result, is the same for any
+    `bands`. Trusts its inputs."""
     cdef Py_ssize_t KD = kernel[0], KH = kernel[1], KW = kernel[2]
     cdef Py_ssize_t OD = osp[0], OH = osp[1], OW = osp[2]
     cdef Py_ssize_t N = gx.shape[0], C = gx.shape[1], O = gy.shape[1]
@@ -444,9 +482,10 @@ def gemm_fold(const real[:, :, ::1] gy, const real[:, :, :, ::1] wpack,
     cdef int err
     if (gy.shape[0] != N or gy.shape[2] != OD * OH * OW or wpack.shape[0] != 1
             or wpack.shape[1] * 6 < C * KK or wpack.shape[2] != O or wpack.shape[3] != 6
-            or channel_block < 1 or (channel_block * KK) % 6 and channel_block < C):
-        raise ValueError("gemm_fold: shapes do not match, or channel_block * KK is not a "
-                         "multiple of 6")
+            or channel_block < 1 or (channel_block * KK) % 6 and channel_block < C
+            or bands < 1 or bands > gx.shape[3]):
+        raise ValueError("gemm_fold: shapes do not match, channel_block * KK is not a "
+                         "multiple of 6, or bands is not in [1, H]")
     if gx.size == 0:
         return
     if gy.size == 0:
@@ -455,6 +494,6 @@ def gemm_fold(const real[:, :, ::1] gy, const real[:, :, :, ::1] wpack,
     with nogil:
         err = _gemm_fold(&gy[0, 0, 0], &wpack[0, 0, 0, 0], &gx[0, 0, 0, 0, 0], N, O, C,
                          channel_block, gx.shape[2], gx.shape[3], gx.shape[4], KD, KH, KW,
-                         OD, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw, n_threads)
+                         OD, OH, OW, sd, sh, sw, dd, dh, dw, pd, ph, pw, bands, n_threads)
     if err < 0:
         raise MemoryError("convolve: could not allocate the GEMM + fold workspace")

@@ -282,3 +282,37 @@ def test_gemm_fold_channel_blocks_do_not_change_bits(rows, monkeypatch):
     monkeypatch.setattr(_conv_grad, "GEMM_FOLD_ROWS", rows)
     np.testing.assert_array_equal(F.conv2d_input_grad(g, w, (3, 10, 18, 16), stride=2,
                                                       padding=1), whole)
+
+
+@pytest.mark.parametrize("case", COL2IM, ids=str)
+@pytest.mark.parametrize("bands", [2, 3, 7, 1000])
+def test_gemm_fold_row_bands_do_not_change_bits(case, bands, monkeypatch):
+    """Units that own a band of input rows (one image, few channels, many
+    threads) skip the runs and taps outside their band: each element keeps
+    its order of terms, so the same bits as one band, for 1 and 2 threads
+    (bands are capped at the input's rows)."""
+    from convolve import _conv_grad
+    d, C, O, size, k, s, p, dl = case
+    rng = np.random.default_rng(7)
+    x_shape = (1, C) + size
+    w = rng.standard_normal((O, C) + (k,) * d)
+    kw = dict(stride=s, padding=p, dilation=dl)
+    g = rng.standard_normal(conv(d)(np.zeros(x_shape), w, **kw).shape)
+    grad = getattr(F, f"conv{d}d_input_grad")
+    monkeypatch.setattr(_conv_grad, "gemm_fold_bands", lambda *a: 1)
+    whole = grad(g, w, x_shape, workers=1, **kw)
+    rows = size[-2] if d > 1 else 1
+    monkeypatch.setattr(_conv_grad, "gemm_fold_bands", lambda *a: min(bands, rows))
+    for workers in (1, 2):
+        np.testing.assert_array_equal(grad(g, w, x_shape, workers=workers, **kw), whole)
+
+
+@pytest.mark.parametrize("units, KH, dh, H, threads, expect", [
+    (8, 7, 1, 224, 2, 1),      # the stem's batch: units enough
+    (1, 7, 1, 224, 2, 4),      # one image of the stem on 2 threads
+    (1, 7, 1, 224, 64, 9),     # at least 4 kernel heights (24 rows) a band
+    (1, 3, 1, 10, 16, 1),      # too few rows to split
+])
+def test_gemm_fold_bands(units, KH, dh, H, threads, expect):
+    from convolve import _conv_grad
+    assert _conv_grad.gemm_fold_bands(units, KH, dh, H, threads) == expect
