@@ -259,6 +259,11 @@ def _other_conv_cases():
         _nn_case("conv_transpose2d/64to32_k4_s2/fwd", "conv_transpose", "conv_transpose2d",
                  (8, 64, 28, 28), (64, 32, 4, 4), dict(stride=2, padding=1),
                  2 * 8 * 64 * 32 * 16 * 28 * 28, quick=True),
+        # one image to 3 channels (a decoder's last layer, a deblurring
+        # adjoint): one (image, channel block), so row bands make the units
+        _nn_case("conv_transpose2d/1img_64to3_k4_s2/fwd", "conv_transpose", "conv_transpose2d",
+                 (1, 64, 112, 112), (64, 3, 4, 4), dict(stride=2, padding=1),
+                 2 * 64 * 3 * 16 * 112 * 112),
     ]
 
 
