@@ -89,6 +89,13 @@ def cases(torch, rng):
                     None if torch is None else lambda tx=torch.from_numpy(x),
                     tw=torch.from_numpy(w): torch.nn.functional.conv_transpose2d(
                         tx, tw, stride=2, padding=1)))
+        x = rng.standard_normal((1, 64, 112, 112)).astype(dt)
+        w = rng.standard_normal((64, 3, 4, 4)).astype(dt)
+        out.append((f"conv_transpose2d/1img_64to3_k4_s2/fwd/{tag}", 2 * 64 * 3 * 16 * 112**2,
+                    lambda x=x, w=w: F.conv_transpose2d(x, w, stride=2, padding=1),
+                    None if torch is None else lambda tx=torch.from_numpy(x),
+                    tw=torch.from_numpy(w): torch.nn.functional.conv_transpose2d(
+                        tx, tw, stride=2, padding=1)))
         x = rng.standard_normal((8, 64, 112, 112)).astype(dt)
         out.append((f"max_pool2d/k3s2p1/fwd/{tag}", None,
                     lambda x=x: F.max_pool2d(x, 3, 2, 1),
