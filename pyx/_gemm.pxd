@@ -21,6 +21,12 @@ cdef extern from "_gemm_kernels.h" nogil:
                        const float* b, Py_ssize_t K, int accumulate)
     void cv_pgemm8_f64(double* c, Py_ssize_t ldc, const double* const* p,
                        const Py_ssize_t* off, const double* b, Py_ssize_t K, int accumulate)
+    void cv_pgemm6p_f32(float* c0, float* c1, Py_ssize_t ldc, const float* const* p,
+                        const Py_ssize_t* off, const float* b0, const float* b1, Py_ssize_t K,
+                        int accumulate)
+    void cv_pgemm6p_f64(double* c0, double* c1, Py_ssize_t ldc, const double* const* p,
+                        const Py_ssize_t* off, const double* b0, const double* b1,
+                        Py_ssize_t K, int accumulate)
     void cv_panel_chunk_f32(float* buf, const float* src, Py_ssize_t P, Py_ssize_t pn, int nj,
                             int JW)
     void cv_panel_chunk_f64(double* buf, const double* src, Py_ssize_t P, Py_ssize_t pn,
@@ -30,6 +36,7 @@ cdef extern from "_gemm_kernels.h" nogil:
     void cv_unpanel_f64(double* dst, Py_ssize_t ld, const double* src, Py_ssize_t n, int nj,
                         int JW, const double* bias)
     enum:
+        CV_PAIR_PANELS
         CV_GEMM_MR
         CV_GEMM_JW_F32
         CV_GEMM_JW_F64
@@ -80,6 +87,18 @@ cdef inline void _pgemm(Py_ssize_t nr, real* c, Py_ssize_t ldc, const real** p,
             cv_pgemm6_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)
         else:
             cv_pgemm8_f64(c, ldc, <const double* const*> p, off, b, K, accumulate)
+
+
+cdef inline void _pgemm_pair(real* c0, real* c1, Py_ssize_t ldc, const real** p,
+                             const Py_ssize_t* off, const real* b0, const real* b1,
+                             Py_ssize_t K, int accumulate) noexcept nogil:
+    """_pgemm(6, ..) for two panels b0, b1 into c0, c1: one pass of 512-bit
+    registers where the build has AVX-512 (CV_PAIR_PANELS), else two calls;
+    the same bits either way."""
+    if real is float:
+        cv_pgemm6p_f32(c0, c1, ldc, <const float* const*> p, off, b0, b1, K, accumulate)
+    else:
+        cv_pgemm6p_f64(c0, c1, ldc, <const double* const*> p, off, b0, b1, K, accumulate)
 
 
 cdef inline void _panel_chunk(real* buf, const real* src, Py_ssize_t P, Py_ssize_t pn, int nj,

@@ -546,6 +546,82 @@ static inline void cv_wino4_out_f32(const float *m, ptrdiff_t plane, float b, fl
 { (void)m; (void)plane; (void)b; (void)o; (void)OW; (void)nrows; (void)ncols; }
 #endif
 
+/* Two channel panels at once: the six pointer rows of cv_pgemm6 times the
+ * panels b0 and b1 (each [K][JW]) into c0 and c1 (rows ldc apart):
+ *
+ *     c_q[r][0:JW] (+)= sum_k p_r[off[k]] * b_q[k][0:JW]      q in {0, 1}
+ *
+ * With AVX-512 a panel's JW lanes (16 floats, 8 doubles) are one register:
+ * each k is six broadcasts, two loads and 12 FMAs on 512-bit registers,
+ * twice the work of cv_pgemm6's step for the same instructions. Cores with
+ * two 512-bit FMA units (Intel Xeon) need this to pass half of their peak;
+ * Zen 4 runs 512-bit FMAs as two halves, at cv_pgemm6's rate. Each lane's
+ * sum is the same chain of FMAs as cv_pgemm6's, so the bits are the same;
+ * without AVX-512 the pair is two cv_pgemm6 calls. */
+#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+#define CV_PAIR_PANELS 1
+typedef float cv_zvf __attribute__((vector_size(64), aligned(1), may_alias));
+typedef double cv_zvd __attribute__((vector_size(64), aligned(1), may_alias));
+#define CV_ZBCAST_F32(x) ((cv_zvf){(x), (x), (x), (x), (x), (x), (x), (x),            \
+                                   (x), (x), (x), (x), (x), (x), (x), (x)})
+#define CV_ZBCAST_F64(x) ((cv_zvd){(x), (x), (x), (x), (x), (x), (x), (x)})
+#define CV_DEFINE_PGEMM6P(NAME, T, V, JW, BCAST)                               \
+static CV_NOINLINE void NAME(T *c0, T *c1, ptrdiff_t ldc, const T *const *p,  \
+                             const ptrdiff_t *off, const T *b0, const T *b1,  \
+                             ptrdiff_t K, int accumulate)                     \
+{                                                                             \
+    const T *p0 = p[0], *p1 = p[1], *p2 = p[2];                               \
+    const T *p3 = p[3], *p4 = p[4], *p5 = p[5];                               \
+    V c00 = (V){0}, c01 = (V){0}, c10 = (V){0}, c11 = (V){0};                 \
+    V c20 = (V){0}, c21 = (V){0}, c30 = (V){0}, c31 = (V){0};                 \
+    V c40 = (V){0}, c41 = (V){0}, c50 = (V){0}, c51 = (V){0};                 \
+    if (accumulate) {                                                         \
+        c00 = *(V *)(c0); c10 = *(V *)(c0 + ldc); c20 = *(V *)(c0 + 2 * ldc);  \
+        c30 = *(V *)(c0 + 3 * ldc); c40 = *(V *)(c0 + 4 * ldc);               \
+        c50 = *(V *)(c0 + 5 * ldc);                                           \
+        c01 = *(V *)(c1); c11 = *(V *)(c1 + ldc); c21 = *(V *)(c1 + 2 * ldc);  \
+        c31 = *(V *)(c1 + 3 * ldc); c41 = *(V *)(c1 + 4 * ldc);               \
+        c51 = *(V *)(c1 + 5 * ldc);                                           \
+    }                                                                         \
+    for (ptrdiff_t k = 0; k < K; k++, b0 += JW, b1 += JW) {                   \
+        const ptrdiff_t o = off[k];                                           \
+        const V u = *(const V *)(b0), w = *(const V *)(b1);                   \
+        V v;                                                                  \
+        v = BCAST(p0[o]); c00 += v * u; c01 += v * w;                         \
+        v = BCAST(p1[o]); c10 += v * u; c11 += v * w;                         \
+        v = BCAST(p2[o]); c20 += v * u; c21 += v * w;                         \
+        v = BCAST(p3[o]); c30 += v * u; c31 += v * w;                         \
+        v = BCAST(p4[o]); c40 += v * u; c41 += v * w;                         \
+        v = BCAST(p5[o]); c50 += v * u; c51 += v * w;                         \
+    }                                                                         \
+    *(V *)(c0) = c00; *(V *)(c0 + ldc) = c10; *(V *)(c0 + 2 * ldc) = c20;     \
+    *(V *)(c0 + 3 * ldc) = c30; *(V *)(c0 + 4 * ldc) = c40;                   \
+    *(V *)(c0 + 5 * ldc) = c50;                                               \
+    *(V *)(c1) = c01; *(V *)(c1 + ldc) = c11; *(V *)(c1 + 2 * ldc) = c21;     \
+    *(V *)(c1 + 3 * ldc) = c31; *(V *)(c1 + 4 * ldc) = c41;                   \
+    *(V *)(c1 + 5 * ldc) = c51;                                               \
+}
+CV_DEFINE_PGEMM6P(cv_pgemm6p_f32, float, cv_zvf, CV_GEMM_JW_F32, CV_ZBCAST_F32)
+CV_DEFINE_PGEMM6P(cv_pgemm6p_f64, double, cv_zvd, CV_GEMM_JW_F64, CV_ZBCAST_F64)
+#else
+#define CV_PAIR_PANELS 0
+static inline void cv_pgemm6p_f32(float *c0, float *c1, ptrdiff_t ldc, const float *const *p,
+                                  const ptrdiff_t *off, const float *b0, const float *b1,
+                                  ptrdiff_t K, int accumulate)
+{
+    cv_pgemm6_f32(c0, ldc, p, off, b0, K, accumulate);
+    cv_pgemm6_f32(c1, ldc, p, off, b1, K, accumulate);
+}
+static inline void cv_pgemm6p_f64(double *c0, double *c1, ptrdiff_t ldc,
+                                  const double *const *p, const ptrdiff_t *off,
+                                  const double *b0, const double *b1, ptrdiff_t K,
+                                  int accumulate)
+{
+    cv_pgemm6_f64(c0, ldc, p, off, b0, K, accumulate);
+    cv_pgemm6_f64(c1, ldc, p, off, b1, K, accumulate);
+}
+#endif
+
 
 /* np consecutive panels of A (a_stride apart) times one block of B into (or,
  * with `accumulate`, onto) 6 x JW blocks of C with rows ldc apart, panel p

@@ -145,3 +145,28 @@ def test_gradient_method_errors(rng):
     with pytest.raises(ValueError, match="method must be one of"):
         F.conv2d_weight_grad(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), (1, 1, 3, 3),
                              method="winograd")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("O", [32, 40, 56])
+def test_blocked_panel_pairs_bitwise(O, dtype, rng):
+    """The blocked kernel multiplies channel panels in pairs (512-bit
+    registers on AVX-512 builds) and a last odd panel alone: every output
+    is the same chain of FMAs, so each channel slice equals its own call
+    bit for bit (one panel: no pair), with bias, strided and grouped."""
+    x = rng.standard_normal((2, 2 * 12, 15, 14)).astype(dtype)
+    w = rng.standard_normal((2 * O, 12, 3, 3)).astype(dtype)
+    b = rng.standard_normal(2 * O).astype(dtype)
+    kw = dict(stride=2, padding=1, method="blocked")
+    whole = conv2d(x, w, b, groups=2, **kw)
+    jw = 16 if dtype == np.float32 else 8
+    for g in range(2):
+        xg = x[:, 12 * g:12 * (g + 1)]
+        for o0 in range(0, O, jw):
+            o1 = min(O, o0 + jw)
+            one = conv2d(xg, w[g * O + o0:g * O + o1], b[g * O + o0:g * O + o1], **kw)
+            np.testing.assert_array_equal(whole[:, g * O + o0:g * O + o1], one)
+    assert_close = np.testing.assert_allclose
+    assert_close(whole, conv_ref(x, w, b, stride=2, padding=1, groups=2),
+                 rtol=1e-4 if dtype == np.float32 else 1e-12,
+                 atol=1e-4 if dtype == np.float32 else 1e-12)

@@ -225,11 +225,13 @@ def test_blocked_weight_grad_panels_per_unit(panels, dtype, rng, monkeypatch):
 
 
 def test_weight_grad_panels():
-    """Several panels a unit only for strided float64 layers whose chunk of
-    input windows exceeds L2 (s2_56), not the stem (3 channels), not float32,
-    not stride 1."""
+    """Four panels a unit for strided float64 layers whose chunk of input
+    windows exceeds L2 (s2_56), not the stem (3 channels), not float32, not
+    stride 1: those take a pair where the build has AVX-512, else one."""
+    from convolve import _blocked
     wp = _conv_grad.weight_grad_panels
+    base = 2 if _blocked.pair_panels() else 1      # pairs on AVX-512 builds
     assert wp(8, 64, (58, 58), (28, 28), (2, 2), (3, 3)) == _conv_grad.WG_PANELS
-    assert wp(4, 64, (58, 58), (28, 28), (2, 2), (3, 3)) == 1
-    assert wp(8, 3, (230, 230), (112, 112), (2, 2), (7, 7)) == 1
-    assert wp(8, 64, (58, 58), (56, 56), (1, 1), (3, 3)) == 1
+    assert wp(4, 64, (58, 58), (28, 28), (2, 2), (3, 3)) == base
+    assert wp(8, 3, (230, 230), (112, 112), (2, 2), (7, 7)) == base
+    assert wp(8, 64, (58, 58), (56, 56), (1, 1), (3, 3)) == base
