@@ -27,6 +27,11 @@ cdef extern from "_gemm_kernels.h" nogil:
     void cv_pgemm6p_f64(double* c0, double* c1, Py_ssize_t ldc, const double* const* p,
                         const Py_ssize_t* off, const double* b0, const double* b1,
                         Py_ssize_t K, int accumulate)
+    void cv_gemm6p_f32(float* c0, float* c1, Py_ssize_t ldc, const float* a, const float* b0,
+                       const float* b1, Py_ssize_t ldb, Py_ssize_t K, int accumulate)
+    void cv_gemm6p_f64(double* c0, double* c1, Py_ssize_t ldc, const double* a,
+                       const double* b0, const double* b1, Py_ssize_t ldb, Py_ssize_t K,
+                       int accumulate)
     void cv_panel_chunk_f32(float* buf, const float* src, Py_ssize_t P, Py_ssize_t pn, int nj,
                             int JW)
     void cv_panel_chunk_f64(double* buf, const double* src, Py_ssize_t P, Py_ssize_t pn,
@@ -99,6 +104,18 @@ cdef inline void _pgemm_pair(real* c0, real* c1, Py_ssize_t ldc, const real** p,
         cv_pgemm6p_f32(c0, c1, ldc, <const float* const*> p, off, b0, b1, K, accumulate)
     else:
         cv_pgemm6p_f64(c0, c1, ldc, <const double* const*> p, off, b0, b1, K, accumulate)
+
+
+cdef inline void _gemm6_pair(real* c0, real* c1, Py_ssize_t ldc, const real* a,
+                             const real* b0, const real* b1, Py_ssize_t ldb, Py_ssize_t K,
+                             int accumulate) noexcept nogil:
+    """_gemm6 (with `accumulate`) of one packed panel of A by two blocks of B
+    into two blocks of C: one pass of 512-bit registers where the build has
+    AVX-512, else two calls; the same bits either way."""
+    if real is float:
+        cv_gemm6p_f32(c0, c1, ldc, a, b0, b1, ldb, K, accumulate)
+    else:
+        cv_gemm6p_f64(c0, c1, ldc, a, b0, b1, ldb, K, accumulate)
 
 
 cdef inline void _panel_chunk(real* buf, const real* src, Py_ssize_t P, Py_ssize_t pn, int nj,

@@ -603,6 +603,43 @@ static CV_NOINLINE void NAME(T *c0, T *c1, ptrdiff_t ldc, const T *const *p,  \
 }
 CV_DEFINE_PGEMM6P(cv_pgemm6p_f32, float, cv_zvf, CV_GEMM_JW_F32, CV_ZBCAST_F32)
 CV_DEFINE_PGEMM6P(cv_pgemm6p_f64, double, cv_zvd, CV_GEMM_JW_F64, CV_ZBCAST_F64)
+/* The packed-A micro-kernel (cv_gemm6_acc) for two blocks of B (b0, b1,
+ * rows ldb apart) into two blocks of C (c0, c1, rows ldc apart). */
+#define CV_DEFINE_GEMM6P(NAME, T, V, BCAST)                                    \
+static CV_NOINLINE void NAME(T *c0, T *c1, ptrdiff_t ldc, const T *a,         \
+                             const T *b0, const T *b1, ptrdiff_t ldb,         \
+                             ptrdiff_t K, int accumulate)                     \
+{                                                                             \
+    V c00 = (V){0}, c01 = (V){0}, c10 = (V){0}, c11 = (V){0};                 \
+    V c20 = (V){0}, c21 = (V){0}, c30 = (V){0}, c31 = (V){0};                 \
+    V c40 = (V){0}, c41 = (V){0}, c50 = (V){0}, c51 = (V){0};                 \
+    if (accumulate) {                                                         \
+        c00 = *(V *)(c0); c10 = *(V *)(c0 + ldc); c20 = *(V *)(c0 + 2 * ldc);  \
+        c30 = *(V *)(c0 + 3 * ldc); c40 = *(V *)(c0 + 4 * ldc);               \
+        c50 = *(V *)(c0 + 5 * ldc);                                           \
+        c01 = *(V *)(c1); c11 = *(V *)(c1 + ldc); c21 = *(V *)(c1 + 2 * ldc);  \
+        c31 = *(V *)(c1 + 3 * ldc); c41 = *(V *)(c1 + 4 * ldc);               \
+        c51 = *(V *)(c1 + 5 * ldc);                                           \
+    }                                                                         \
+    for (ptrdiff_t k = 0; k < K; k++, a += 6, b0 += ldb, b1 += ldb) {         \
+        const V u = *(const V *)(b0), w = *(const V *)(b1);                   \
+        V v;                                                                  \
+        v = BCAST(a[0]); c00 += v * u; c01 += v * w;                          \
+        v = BCAST(a[1]); c10 += v * u; c11 += v * w;                          \
+        v = BCAST(a[2]); c20 += v * u; c21 += v * w;                          \
+        v = BCAST(a[3]); c30 += v * u; c31 += v * w;                          \
+        v = BCAST(a[4]); c40 += v * u; c41 += v * w;                          \
+        v = BCAST(a[5]); c50 += v * u; c51 += v * w;                          \
+    }                                                                         \
+    *(V *)(c0) = c00; *(V *)(c0 + ldc) = c10; *(V *)(c0 + 2 * ldc) = c20;     \
+    *(V *)(c0 + 3 * ldc) = c30; *(V *)(c0 + 4 * ldc) = c40;                   \
+    *(V *)(c0 + 5 * ldc) = c50;                                               \
+    *(V *)(c1) = c01; *(V *)(c1 + ldc) = c11; *(V *)(c1 + 2 * ldc) = c21;     \
+    *(V *)(c1 + 3 * ldc) = c31; *(V *)(c1 + 4 * ldc) = c41;                   \
+    *(V *)(c1 + 5 * ldc) = c51;                                               \
+}
+CV_DEFINE_GEMM6P(cv_gemm6p_f32, float, cv_zvf, CV_ZBCAST_F32)
+CV_DEFINE_GEMM6P(cv_gemm6p_f64, double, cv_zvd, CV_ZBCAST_F64)
 #else
 #define CV_PAIR_PANELS 0
 static inline void cv_pgemm6p_f32(float *c0, float *c1, ptrdiff_t ldc, const float *const *p,
@@ -619,6 +656,20 @@ static inline void cv_pgemm6p_f64(double *c0, double *c1, ptrdiff_t ldc,
 {
     cv_pgemm6_f64(c0, ldc, p, off, b0, K, accumulate);
     cv_pgemm6_f64(c1, ldc, p, off, b1, K, accumulate);
+}
+static CV_NOINLINE void cv_gemm6p_f32(float *c0, float *c1, ptrdiff_t ldc, const float *a,
+                                 const float *b0, const float *b1, ptrdiff_t ldb, ptrdiff_t K,
+                                 int accumulate)
+{
+    cv_gemm6_acc_f32(c0, ldc, a, b0, ldb, K, accumulate);
+    cv_gemm6_acc_f32(c1, ldc, a, b1, ldb, K, accumulate);
+}
+static CV_NOINLINE void cv_gemm6p_f64(double *c0, double *c1, ptrdiff_t ldc, const double *a,
+                                 const double *b0, const double *b1, ptrdiff_t ldb,
+                                 ptrdiff_t K, int accumulate)
+{
+    cv_gemm6_acc_f64(c0, ldc, a, b0, ldb, K, accumulate);
+    cv_gemm6_acc_f64(c1, ldc, a, b1, ldb, K, accumulate);
 }
 #endif
 

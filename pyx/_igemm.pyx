@@ -18,7 +18,7 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
 
 from _types cimport real
-from _gemm cimport CV_GEMM_MR, _gemm6, _gemm6_panels, _jw
+from _gemm cimport CV_GEMM_MR, _gemm6, _gemm6_pair, _gemm6_panels, _jw
 from _openmp cimport omp_get_thread_num
 
 # Reduction chunk of the implicit GEMM (taps): B's chunk (KC x 64 bytes)
@@ -395,9 +395,20 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                 # skipped, so each element sums in the same order for any NB
                 if NB > 1 and not _rows_meet(j0, nj, OW, OH, oh_lo, oh_hi):
                     continue
-                for b in range((nj + JW - 1) // JW):
+                b = 0
+                while b < (nj + JW - 1) // JW:
                     jb0 = j0 + b * JW
                     nb = P - jb0
+                    if nb >= 2 * JW and (b + 2) * JW <= nj:
+                        # two full blocks read in place: in pairs (512-bit
+                        # registers on AVX-512 builds, _gemm6_pair)
+                        for p in range(p1 - p0):
+                            _gemm6_pair(Ct + p * 6 * SPAN + b * JW,
+                                        Ct + p * 6 * SPAN + (b + 1) * JW, SPAN,
+                                        wp + (p0 + p) * O * 6, gy + n * O * P + jb0,
+                                        gy + n * O * P + jb0 + JW, P, O, 0)
+                        b = b + 2
+                        continue
                     if nb >= JW:         # JW columns of this image: read in place
                         bsrc = gy + n * O * P + jb0
                         ldb = P
@@ -409,6 +420,7 @@ cdef int _gemm_fold(const real* gy, const real* wp, real* gx,
                         ldb = JW
                     _gemm6_panels(Ct + b * JW, SPAN, wp + p0 * O * 6, O * 6, bsrc, ldb, O,
                                   p1 - p0, 0)
+                    b = b + 1
                 i0 = 0
                 while i0 < nj:
                     row = (j0 + i0) // OW
