@@ -54,6 +54,10 @@ cdef extern from "_microkernels.h" nogil:
                       const float* wp, Py_ssize_t ntaps)
     void cv_tile6_f64(double* acc, const double* src, const Py_ssize_t* off,
                       const double* wp, Py_ssize_t ntaps)
+    void cv_tile_rows4_f32(float* acc, const float* src, Py_ssize_t Wp, const float* w,
+                           Py_ssize_t KH, Py_ssize_t KW)
+    void cv_tile_rows4_f64(double* acc, const double* src, Py_ssize_t Wp, const double* w,
+                           Py_ssize_t KH, Py_ssize_t KW)
 
 cdef enum:
     TW = 64   # outputs per tile
@@ -175,6 +179,32 @@ cdef inline void _store(numeric* dst, const numeric* acc, Py_ssize_t n,
             dst[i] = acc[i] + b0
     else:
         memcpy(dst, acc, n * sizeof(numeric))
+
+
+cdef inline Py_ssize_t _rows4(numeric* oplane, numeric* acc, const numeric* plane,
+                              Py_ssize_t Wp, const numeric* w, Py_ssize_t KH, Py_ssize_t KW,
+                              Py_ssize_t rows, Py_ssize_t OW, const numeric* bias,
+                              Py_ssize_t o) noexcept nogil:
+    """Output rows [0, 4 * (rows // 4)) of one padded plane (rows Wp apart,
+    dilation 1) in tiles of four rows x four vectors (cv_tile_rows4) stored
+    into oplane (rows OW apart); returns the rows done."""
+    cdef Py_ssize_t rr = 0, c0, jj, cnt
+    cdef Py_ssize_t T2 = 32 if numeric is float else 16
+    while rr + 4 <= rows:
+        c0 = 0
+        while c0 < OW:
+            if numeric is float:
+                cv_tile_rows4_f32(acc, plane + rr * Wp + c0, Wp, w, KH, KW)
+            elif numeric is double:
+                cv_tile_rows4_f64(acc, plane + rr * Wp + c0, Wp, w, KH, KW)
+            cnt = OW - c0
+            if cnt > T2:
+                cnt = T2
+            for jj in range(4):
+                _store(oplane + (rr + jj) * OW + c0, acc + jj * T2, cnt, bias, o)
+            c0 = c0 + T2
+        rr = rr + 4
+    return rr
 
 
 cdef int _rows(const numeric* x, const numeric* w, numeric* out, const numeric* bias,
@@ -367,14 +397,14 @@ cdef int _stack(const numeric* x, const numeric* w, const numeric* wp, numeric* 
     cdef Py_ssize_t NP = Cg * KD                           # planes per unit
     cdef Py_ssize_t ntaps = NP * KH * KW
     cdef Py_ssize_t stack_len = NP * PL + TW + (KW - 1) * dw + 1
-    cdef Py_ssize_t ACC = 96                               # 6 channels x 16 outputs
+    cdef Py_ssize_t ACC = 128                              # 6 x 16 tile, 4 x 32 rows tile
     cdef Py_ssize_t per_thread = ACC + stack_len
     cdef Py_ssize_t n_bands = (OH + BH - 1) // BH
     cdef Py_ssize_t P6 = (Og + 5) // 6
     cdef Py_ssize_t n_ob = (Og + OB - 1) // OB
     cdef Py_ssize_t n_units = N * groups * OD * n_bands * n_ob
     cdef Py_ssize_t u, m, n, g, od, ob, o, o_end, c, kd, idd, r, ih, q, oh0, rows, nt, t
-    cdef Py_ssize_t f_end, nq, j, T4
+    cdef Py_ssize_t f_end, nq, j, T4, rr
     cdef const numeric* wpp
     cdef Py_ssize_t c_lo = pw if pw > 0 else 0
     cdef Py_ssize_t iw0 = 0 if pw > 0 else -pw
@@ -443,12 +473,21 @@ cdef int _stack(const numeric* x, const numeric* w, const numeric* wp, numeric* 
                     # channel wastes nothing, where the 6-channel tile would
                     # compute at least half its lanes for nothing
                     for j in range(nq):
-                        for q in range((rows * Wp + TW - 1) // TW):
-                            _tile(acc, stk + q * TW, off, w + (o + j) * ntaps, ntaps, 1)
+                        rr = 0
+                        if (numeric is float or numeric is double) and NP == 1 \
+                                and dh == 1 and dw == 1:
+                            # one plane: four output rows a tile, each input
+                            # vector loaded once for the rows it reaches
+                            rr = _rows4(out + (((n * O + o + j) * OD + od) * OH + oh0) * OW,
+                                        acc, stk, Wp, w + (o + j) * ntaps, KH, KW, rows, OW,
+                                        bias, o + j)
+                        for q in range(((rows - rr) * Wp + TW - 1) // TW):
+                            _tile(acc, stk + rr * Wp + q * TW, off, w + (o + j) * ntaps,
+                                  ntaps, 1)
                             f_end = (q + 1) * TW
-                            if f_end > rows * Wp:
-                                f_end = rows * Wp
-                            _scatter(out + (((n * O + o + j) * OD + od) * OH + oh0) * OW,
+                            if f_end > (rows - rr) * Wp:
+                                f_end = (rows - rr) * Wp
+                            _scatter(out + (((n * O + o + j) * OD + od) * OH + oh0 + rr) * OW,
                                      acc, q * TW, f_end, Wp, OW, bias, o + j)
                     continue
                 wpp = wp + (g * P6 + (o - g * Og) // 6) * ntaps * 6
