@@ -25,18 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import convolve as cv  # noqa: E402
 from convolve import functional as F  # noqa: E402
-
-NN_CONV = [  # name, N, C, H, W, O, K, stride, pad, groups (peers.py's suite)
-    ("lenet1", 64, 1, 32, 32, 6, 5, 1, 0, 1),
-    ("lenet2", 64, 6, 14, 14, 16, 5, 1, 0, 1),
-    ("res56", 8, 64, 56, 56, 64, 3, 1, 1, 1),
-    ("res28", 8, 128, 28, 28, 128, 3, 1, 1, 1),
-    ("res14", 8, 256, 14, 14, 256, 3, 1, 1, 1),
-    ("pw14", 8, 256, 14, 14, 64, 1, 1, 0, 1),
-    ("s2_56", 8, 64, 56, 56, 128, 3, 2, 1, 1),
-    ("stem", 8, 3, 224, 224, 64, 7, 2, 3, 1),
-    ("dw56", 8, 64, 56, 56, 64, 3, 1, 1, 64),
-]
+from convolve._bench_cases import NN_CONV  # noqa: E402  (peers.py's layer shapes)
 
 
 def median_time(f, min_reps=3, min_time=0.15, max_reps=200):
