@@ -752,78 +752,61 @@ static inline void cv_tr4_f64(const double *s, ptrdiff_t ls, double *d, ptrdiff_
         *(cv_gvd *)(d + m * ld) = o[m];
     }
 }
+#else
+#define CV_DEFINE_TR(NAME, T, B)                                               \
+static inline void NAME(const T *s, ptrdiff_t ls, T *d, ptrdiff_t ld, const T *bias)\
+{                                                                             \
+    for (int m = 0; m < B; m++)                                               \
+        for (int k = 0; k < B; k++)                                           \
+            d[m * ld + k] = bias ? s[k * ls + m] + bias[m] : s[k * ls + m];   \
+}
+CV_DEFINE_TR(cv_tr8_f32, float, 8)
+CV_DEFINE_TR(cv_tr4_f64, double, 4)
 #endif
 
 /* A chunk of a pixel-major panel: buf[q * JW + j] = src[j * P + q] for
  * q < pn, j < nj (lanes j >= nj are left as they are):
  * nj rows of a channel-major matrix with rows P apart, transposed. Full
- * panels go through 8 x 8 (float) or 4 x 4 (double) register transposes
- * instead of one scalar move per element (the blocked weight gradient's
- * output gradient: 25 MB for the ResNet stem). */
-static inline void cv_panel_chunk_f32(float *buf, const float *src, ptrdiff_t P,
-                                      ptrdiff_t pn, int nj, int JW)
-{
-    ptrdiff_t q = 0;
-#if CV_WINO_VECTOR
-    if (nj == JW && JW == CV_GEMM_JW_F32)
-        for (; q + 8 <= pn; q += 8)
-            for (int h = 0; h < 2; h++)
-                cv_tr8_f32(src + 8 * h * P + q, P, buf + q * JW + 8 * h, JW, NULL);
-#endif
-    for (; q < pn; q++)
-        for (int j = 0; j < nj; j++)
-            buf[q * JW + j] = src[j * P + q];
+ * panels go through B x B register transposes (8 float, 4 double) instead
+ * of one scalar move per element (the blocked weight gradient's output
+ * gradient: 25 MB for the ResNet stem). */
+#define CV_DEFINE_PANEL_CHUNK(NAME, T, JWC, B, TR)                             \
+static inline void NAME(T *buf, const T *src, ptrdiff_t P, ptrdiff_t pn, int nj,\
+                        int JW)                                               \
+{                                                                             \
+    ptrdiff_t q = 0;                                                          \
+    if (nj == JW && JW == JWC)                                                \
+        for (; q + B <= pn; q += B)                                           \
+            for (int h = 0; h < 2; h++)                                       \
+                TR(src + B * h * P + q, P, buf + q * JW + B * h, JW, NULL);   \
+    for (; q < pn; q++)                                                       \
+        for (int j = 0; j < nj; j++)                                          \
+            buf[q * JW + j] = src[j * P + q];                                 \
 }
-static inline void cv_panel_chunk_f64(double *buf, const double *src, ptrdiff_t P,
-                                      ptrdiff_t pn, int nj, int JW)
-{
-    ptrdiff_t q = 0;
-#if CV_WINO_VECTOR
-    if (nj == JW && JW == CV_GEMM_JW_F64)
-        for (; q + 4 <= pn; q += 4)
-            for (int h = 0; h < 2; h++)
-                cv_tr4_f64(src + 4 * h * P + q, P, buf + q * JW + 4 * h, JW, NULL);
-#endif
-    for (; q < pn; q++)
-        for (int j = 0; j < nj; j++)
-            buf[q * JW + j] = src[j * P + q];
-}
+CV_DEFINE_PANEL_CHUNK(cv_panel_chunk_f32, float, CV_GEMM_JW_F32, 8, cv_tr8_f32)
+CV_DEFINE_PANEL_CHUNK(cv_panel_chunk_f64, double, CV_GEMM_JW_F64, 4, cv_tr4_f64)
 
 /* The inverse, for the blocked forward's output: dst[j * ld + i] =
  * src[i * JW + j] (+ bias[j] when bias is not NULL) for i < n, j < nj: a run
  * of n pixels of a pixel-major tile buffer stored as nj channel rows ld
  * apart. Scalar, these moves read one cache line per element and had cost
  * 7 % of a 3-D layer's time (perf). */
-static inline void cv_unpanel_f32(float *dst, ptrdiff_t ld, const float *src, ptrdiff_t n,
-                                  int nj, int JW, const float *bias)
-{
-    ptrdiff_t i = 0;
-#if CV_WINO_VECTOR
-    if (nj == JW && JW == CV_GEMM_JW_F32)
-        for (; i + 8 <= n; i += 8)
-            for (int h = 0; h < 2; h++)
-                cv_tr8_f32(src + i * JW + 8 * h, JW, dst + 8 * h * ld + i, ld,
-                           bias ? bias + 8 * h : NULL);
-#endif
-    for (int j = 0; j < nj; j++)
-        for (ptrdiff_t k = i; k < n; k++)
-            dst[j * ld + k] = bias ? src[k * JW + j] + bias[j] : src[k * JW + j];
+#define CV_DEFINE_UNPANEL(NAME, T, JWC, B, TR)                                 \
+static inline void NAME(T *dst, ptrdiff_t ld, const T *src, ptrdiff_t n, int nj,\
+                        int JW, const T *bias)                                \
+{                                                                             \
+    ptrdiff_t i = 0;                                                          \
+    if (nj == JW && JW == JWC)                                                \
+        for (; i + B <= n; i += B)                                            \
+            for (int h = 0; h < 2; h++)                                       \
+                TR(src + i * JW + B * h, JW, dst + B * h * ld + i, ld,        \
+                   bias ? bias + B * h : NULL);                               \
+    for (int j = 0; j < nj; j++)                                              \
+        for (ptrdiff_t k = i; k < n; k++)                                     \
+            dst[j * ld + k] = bias ? src[k * JW + j] + bias[j] : src[k * JW + j];\
 }
-static inline void cv_unpanel_f64(double *dst, ptrdiff_t ld, const double *src, ptrdiff_t n,
-                                  int nj, int JW, const double *bias)
-{
-    ptrdiff_t i = 0;
-#if CV_WINO_VECTOR
-    if (nj == JW && JW == CV_GEMM_JW_F64)
-        for (; i + 4 <= n; i += 4)
-            for (int h = 0; h < 2; h++)
-                cv_tr4_f64(src + i * JW + 4 * h, JW, dst + 4 * h * ld + i, ld,
-                           bias ? bias + 4 * h : NULL);
-#endif
-    for (int j = 0; j < nj; j++)
-        for (ptrdiff_t k = i; k < n; k++)
-            dst[j * ld + k] = bias ? src[k * JW + j] + bias[j] : src[k * JW + j];
-}
+CV_DEFINE_UNPANEL(cv_unpanel_f32, float, CV_GEMM_JW_F32, 8, cv_tr8_f32)
+CV_DEFINE_UNPANEL(cv_unpanel_f64, double, CV_GEMM_JW_F64, 4, cv_tr4_f64)
 #endif
 
 /* Dot product of two row-structured blocks for the weight gradient:
