@@ -32,7 +32,7 @@ from libc.string cimport memcpy, memset
 
 from _types cimport real
 from _openmp cimport omp_get_thread_num
-from _gemm cimport CV_PAIR_PANELS, _jw, _pgemm, _pgemm_pair, _panel_chunk, _unpanel
+from _gemm cimport CV_PAIR_PANELS, _jw, _pgemm_panels, _panel_chunk, _unpanel
 
 
 cdef void _tap_offsets(Py_ssize_t* off, Py_ssize_t n, Py_ssize_t K, tuple kernel,
@@ -173,18 +173,9 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
                         ptr[r] = ptr[nr - 1]
                 # every panel of output channels while the windows are in L1;
                 # the tiles go to the unit's accumulator, [panel][pixel][JW]
-                ob = 0
-                if NR == 6:              # panels in pairs (512-bit registers)
-                    while ob + 1 < NOB:
-                        _pgemm_pair(acc + (ob * npad + blk) * JW,
-                                    acc + ((ob + 1) * npad + blk) * JW, JW, ptr, off,
-                                    wp + (g * NOB + ob) * K * JW,
-                                    wp + (g * NOB + ob + 1) * K * JW, K, 0)
-                        ob = ob + 2
-                while ob < NOB:
-                    _pgemm(NR, acc + (ob * npad + blk) * JW, JW, ptr, off,
-                           wp + (g * NOB + ob) * K * JW, K, 0)
-                    ob = ob + 1
+                # (panels in pairs: 512-bit registers on AVX-512 builds)
+                _pgemm_panels(NR, NOB, acc + blk * JW, npad * JW, JW, ptr, off,
+                              wp + g * NOB * K * JW, K * JW, K, 0)
                 blk = blk + NR
             # stored transposed, output row by output row: whole cache lines
             # written at once instead of 16 planes touched per tile; rows of
@@ -332,19 +323,10 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, ::1] gy,
                     for tb in range(ch * NTB // nchunks, tb1):
                         for r in range(NR):
                             ptr[r] = x + n * img + g * gplane + toff[tb * NR + r]
-                        q = 0
-                        if NR == 6:      # panels in pairs (512-bit registers)
-                            while q + 1 < nob:
-                                _pgemm_pair(
-                                    tp + (((sg * G + g) * NOB + ob0 + q) * NTB + tb) * NR * JW,
-                                    tp + (((sg * G + g) * NOB + ob0 + q + 1) * NTB + tb)
-                                    * NR * JW, JW, ptr, poff + p0, buf + q * PB * JW,
-                                    buf + (q + 1) * PB * JW, pn, n > n0 or p0 > 0)
-                                q = q + 2
-                        while q < nob:
-                            _pgemm(NR, tp + (((sg * G + g) * NOB + ob0 + q) * NTB + tb) * NR * JW,
-                                   JW, ptr, poff + p0, buf + q * PB * JW, pn, n > n0 or p0 > 0)
-                            q = q + 1
+                        _pgemm_panels(NR, nob,
+                                      tp + (((sg * G + g) * NOB + ob0) * NTB + tb) * NR * JW,
+                                      NTB * NR * JW, JW, ptr, poff + p0, buf, PB * JW, pn,
+                                      n > n0 or p0 > 0)
                     p0 = p0 + PB
     free(toff)
     free(poff)

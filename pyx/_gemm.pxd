@@ -106,6 +106,23 @@ cdef inline void _pgemm_pair(real* c0, real* c1, Py_ssize_t ldc, const real** p,
         cv_pgemm6p_f64(c0, c1, ldc, <const double* const*> p, off, b0, b1, K, accumulate)
 
 
+cdef inline void _pgemm_panels(Py_ssize_t nr, Py_ssize_t np, real* c, Py_ssize_t c_step,
+                               Py_ssize_t ldc, const real** p, const Py_ssize_t* off,
+                               const real* b, Py_ssize_t b_step, Py_ssize_t K,
+                               int accumulate) noexcept nogil:
+    """_pgemm(nr, ..) for np panels, panel q's C at c + q*c_step and B at
+    b + q*b_step: six-row tiles in pairs (_pgemm_pair), the odd one alone."""
+    cdef Py_ssize_t q = 0
+    if nr == 6:
+        while q + 1 < np:
+            _pgemm_pair(c + q * c_step, c + (q + 1) * c_step, ldc, p, off, b + q * b_step,
+                        b + (q + 1) * b_step, K, accumulate)
+            q = q + 2
+    while q < np:
+        _pgemm(nr, c + q * c_step, ldc, p, off, b + q * b_step, K, accumulate)
+        q = q + 1
+
+
 cdef inline void _gemm6_pair(real* c0, real* c1, Py_ssize_t ldc, const real* a,
                              const real* b0, const real* b1, Py_ssize_t ldb, Py_ssize_t K,
                              int accumulate) noexcept nogil:
