@@ -263,10 +263,9 @@ def blocked_weight_grad_pays(w_shape, groups, itemsize):
 # this many, together at most an eighth of the output gradient and
 # WG_PARTIAL_BYTES.
 WG_MAX_GROUPS = 16
-# Output pixels per transposed chunk of the blocked weight gradient (WG_PIX
-# in pyx/_blocked.pyx), and the input span of a chunk above which float64
-# units take several channel panels (weight_grad_panels).
-WG_PIX = 2048
+# The input span of a chunk of output pixels (WEIGHT_GRAD_CHUNK of
+# pyx/_blocked.pyx) above which float64 units take several channel panels
+# (weight_grad_panels).
 WG_SPAN_BYTES = 1 << 20
 WG_PANELS = 4
 
@@ -289,7 +288,7 @@ def weight_grad_panels(itemsize, Cg, xsp, osp, stride, kernel):
     if itemsize != 8 or max(stride) == 1:
         return base
     rows = min(xsp[-2] if len(xsp) > 1 else 1,
-               -(-WG_PIX // osp[-1]) * (stride[-2] if len(stride) > 1 else 1)
+               -(-_blocked.WEIGHT_GRAD_CHUNK // osp[-1]) * (stride[-2] if len(stride) > 1 else 1)
                + (kernel[-2] if len(kernel) > 1 else 1))
     depth = xsp[0] if len(xsp) == 3 else 1
     return WG_PANELS if Cg * depth * rows * xsp[-1] * itemsize > WG_SPAN_BYTES else base

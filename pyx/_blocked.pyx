@@ -214,8 +214,8 @@ def correlate(const real[:, :, :, :, ::1] x, const real[:, :, :, ::1] wpk,
 
 # Pixels per chunk of the output-gradient panel a thread transposes and then
 # streams through all its tap blocks: 2048 x two vectors = 128 KiB (in L2).
-# convolve._conv_grad.WG_PIX must match.
 DEF WG_PIX = 2048
+WEIGHT_GRAD_CHUNK = WG_PIX     # for convolve._conv_grad.weight_grad_panels
 
 
 def pair_panels():
