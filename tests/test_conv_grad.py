@@ -316,3 +316,16 @@ def test_gemm_fold_row_bands_do_not_change_bits(case, bands, monkeypatch):
 def test_gemm_fold_bands(units, KH, dh, H, threads, expect):
     from convolve import _conv_grad
     assert _conv_grad.gemm_fold_bands(units, KH, dh, H, threads) == expect
+
+
+@pytest.mark.parametrize("bands", [0, 11])
+def test_gemm_fold_rejects_bands_outside_the_rows(bands):
+    """bands must lie in [1, H] (H = 10 input rows here)."""
+    from convolve import _engine, _igemm
+    gy = np.zeros((1, 12, 25), np.float32)
+    w = np.zeros((12, 2, 3, 3), np.float32)
+    wp = _engine.pack6(np.ascontiguousarray(w.reshape(12, 18).T), 1)   # rows (c, k) of W^T
+    gx = np.empty((1, 2, 1, 10, 10), np.float32)
+    with pytest.raises(ValueError, match="bands is not in"):
+        _igemm.gemm_fold(gy, wp, gx, (1, 3, 3), (1, 5, 5), (1, 2, 2), (1, 1, 1), (0, 1, 1), 2,
+                         1, bands)

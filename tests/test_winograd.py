@@ -249,3 +249,14 @@ def test_blocking_keeps_a_column_block():
     assert _winograd.blocking(64, 64, 4, (56, 56), 1, 16, m=4) == (1, 2)
     # 64 threads: the workspace budget (WORKSPACE_TOTAL / 64) comes first
     assert _winograd.blocking(256, 256, 4, (14, 14), 8, 64, m=4) == (1, 4)
+
+
+def test_correlate3x3_rejects_k_groups_below_one(rng):
+    from convolve import _winograd, _winograd_kernel
+    x = rng.standard_normal((1, 4, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    u, _ = _winograd.pack_weight(w, 1, 2)
+    out = np.empty((1, 8, 6, 6), np.float32)
+    work = np.empty(_winograd_kernel.work_size(4, 8, 6, 6, 3, 2, 4, 1), np.float32)
+    with pytest.raises(ValueError, match="k_groups must be >= 1"):
+        _winograd_kernel.correlate3x3(x, u, out, None, work, 1, 1, 3, 1, 0, 0)
