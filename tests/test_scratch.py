@@ -80,17 +80,20 @@ def test_pack_panels_matches_numpy(B, O, groups, K, jw, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batch_last_transposes_match_numpy(dtype, rng):
+@pytest.mark.parametrize("N, W, Np", [(5, 6, 8), (19, 21, 32), (16, 32, 16), (8, 4, 8)])
+def test_batch_last_transposes_match_numpy(dtype, N, W, Np, rng):
     """The batch-lane kernel's compiled transposes: every element of the
-    destination written (borders and padding lanes zero), any thread count."""
+    destination written (borders and padding lanes zero), any thread count;
+    batches and rows with whole register-transpose blocks (8 x 8 floats,
+    4 x 4 doubles), with edges of each, and neither."""
     from convolve import _batchlane
-    x = rng.standard_normal((5, 3, 2, 4, 6)).astype(dtype)
-    ref = np.zeros((3, 4, 7, 9, 8), dtype)
-    ref[:, 1:3, 2:6, 3:9, :5] = x.transpose(1, 2, 3, 4, 0)
+    x = rng.standard_normal((N, 3, 2, 4, W)).astype(dtype)
+    ref = np.zeros((3, 4, 7, W + 3, Np), dtype)
+    ref[:, 1:3, 2:6, 3:, :N] = x.transpose(1, 2, 3, 4, 0)
     for threads in (1, 2):
         xt = np.full(ref.shape, np.nan, dtype)
         _batchlane.to_batch_last(x, xt, (1, 2, 3), threads)
         np.testing.assert_array_equal(xt, ref)
         back = np.full(x.shape, np.nan, dtype)
-        _batchlane.from_batch_last(np.ascontiguousarray(ref[:, 1:3, 2:6, 3:9]), back, threads)
+        _batchlane.from_batch_last(np.ascontiguousarray(ref[:, 1:3, 2:6, 3:]), back, threads)
         np.testing.assert_array_equal(back, x)
