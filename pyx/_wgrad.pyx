@@ -71,32 +71,40 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
     cdef Py_ssize_t pd = pad[0], ph = pad[1], pw = pad[2]
     cdef Py_ssize_t Og = O // groups, per = (N + Q - 1) // Q
     cdef Py_ssize_t idd, oh_lo, oh_hi, lo_i, hi_i, own_lo, own_hi, e_lo, e_hi, r, j, kw
+    cdef Py_ssize_t kh0, ih_lo, ih_hi
     cdef const real* grow
     cdef const real* xrow
-    # units: (chunk, o, c, kd, kh, run of up to KB taps along the kernel row),
-    # the run's dot products sharing each load of gy (_gemm_kernels.h cv_dotk)
-    cdef Py_ssize_t KB = 7
-    cdef Py_ssize_t n_runs = (KW + KB - 1) // KB
-    cdef Py_ssize_t n_units = Q * O * Cg * KD * KH * n_runs
-    cdef Py_ssize_t u, m, q, o, c, kd, kh, kr, kw0, cnt, n, od, n_end, t
-    cdef real* acc          # per thread: 7 partial and 7 running sums
-    cdef real* tot
-    cdef real* work
-    cdef real* rbuf
-    cdef const real* xb
-    cdef const real* gb
-    cdef real* pb
+    cdef const real* xplane
     # Padded rows: when implicit padding clips the taps' columns (pw > 0, or
     # the last taps reaching past the input), each image's rows are copied
     # into a per-thread zero-bordered buffer of pitch Wb and every tap runs
     # over the full output width in vectors; without it the columns common
     # to the run shrink (54 of 56 for a padded 3x3) and each tap's edge
     # columns run as scalar chains, more than half the time of depthwise
-    # layers. Buffers up to ROWBUF_BYTES per thread.
+    # layers. Buffers up to ROWBUF_BYTES per thread. A unit then takes every
+    # kernel row (RK = KH): the plane is copied once and its dot products for
+    # all KH x KW taps read it (and the gy plane) from L1; one unit per kernel
+    # row had copied and read each plane KH times (dw56's weight gradient,
+    # alternating builds, 2 threads: 0.85-1.07 -> 0.78-0.84 ms).
     cdef Py_ssize_t Wb = OW + (KW - 1) * dw
-    cdef bint padded = (pw >= 0 and (pw > 0 or W + pw < Wb) and OH * Wb * <Py_ssize_t> sizeof(real)
+    cdef Py_ssize_t RB = OH + (KH - 1) * dh
+    cdef bint padded = (pw >= 0 and (pw > 0 or W + pw < Wb) and RB * Wb * <Py_ssize_t> sizeof(real)
                         <= ROWBUF_BYTES)
-    cdef Py_ssize_t per_thread = 2 * KB + (OH * Wb if padded else 0)
+    cdef Py_ssize_t RK = KH if padded else 1
+    # units: (chunk, o, c, kd, RK kernel rows, run of up to KB taps along the
+    # kernel row), the run's dot products sharing each load of gy (cv_dotk)
+    cdef Py_ssize_t KB = 7
+    cdef Py_ssize_t n_runs = (KW + KB - 1) // KB
+    cdef Py_ssize_t n_units = Q * O * Cg * KD * (KH // RK) * n_runs
+    cdef Py_ssize_t u, m, q, o, c, kd, kh, kr, kw0, cnt, n, od, n_end, t
+    cdef real* acc          # per thread: KB partial and RK x KB running sums
+    cdef real* tot
+    cdef real* work
+    cdef real* rbuf
+    cdef const real* xb
+    cdef const real* gb
+    cdef real* pb
+    cdef Py_ssize_t per_thread = KB + RK * KB + (RB * Wb if padded else 0)
     cdef Py_ssize_t ncp = W if W < Wb - pw else Wb - pw
     if n_units == 0 or N == 0 or OD * OH * OW == 0:
         return
@@ -109,13 +117,13 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
     with nogil, parallel(num_threads=n_threads):
         acc = work + omp_get_thread_num() * per_thread
         tot = acc + KB
-        rbuf = tot + KB
+        rbuf = tot + RK * KB
         for u in prange(n_units, schedule='dynamic'):
             m = u
             kr = m % n_runs
             m = m // n_runs
-            kh = m % KH
-            m = m // KH
+            kh0 = (m % (KH // RK)) * RK
+            m = m // (KH // RK)
             kd = m % KD
             m = m // KD
             c = m % Cg
@@ -126,16 +134,9 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
             cnt = KW - kw0
             if cnt > KB:
                 cnt = KB
-            for t in range(cnt):
+            for t in range(RK * KB):
                 tot[t] = 0
             n_end = min(N, (q + 1) * per)
-            # output rows whose input row oh + kh*dh - ph lies inside x
-            oh_lo = ph - kh * dh
-            if oh_lo < 0:
-                oh_lo = 0
-            oh_hi = H + ph - kh * dh
-            if oh_hi > OH:
-                oh_hi = OH
             # columns inside x for every tap of the run (the first tap bounds
             # the start, the last the end)
             lo_i = pw - kw0 * dw
@@ -144,55 +145,76 @@ def weight_grad(const real[:, :, :, :, ::1] xp, const real[:, :, :, :, ::1] gy,
             hi_i = W + pw - (kw0 + cnt - 1) * dw
             if hi_i > OW:
                 hi_i = OW
+            # input rows any of the unit's kernel rows reads
+            ih_lo = kh0 * dh - ph
+            if ih_lo < 0:
+                ih_lo = 0
+            ih_hi = OH + (kh0 + RK - 1) * dh - ph
+            if ih_hi > H:
+                ih_hi = H
             for n in range(q * per, n_end):
                 for od in range(OD):
                     idd = od + kd * dd - pd
-                    if idd < 0 or idd >= D or oh_hi <= oh_lo:
+                    if idd < 0 or idd >= D or ih_hi <= ih_lo:
                         continue
-                    grow = gb + (((n * O + o) * OD + od) * OH + oh_lo) * OW
-                    xrow = xb + (((n * C + (o // Og) * Cg + c) * D + idd) * H
-                                 + oh_lo + kh * dh - ph) * W
+                    xplane = xb + ((n * C + (o // Og) * Cg + c) * D + idd) * H * W
                     if padded:
-                        # buffer column b holds input column b - pw (zeros outside)
-                        for r in range(oh_hi - oh_lo):
+                        # buffer row r, column b: input row ih_lo + r, column b - pw
+                        for r in range(ih_hi - ih_lo):
                             memset(rbuf + r * Wb, 0, pw * sizeof(real))
                             if ncp > 0:
-                                memcpy(rbuf + r * Wb + pw, xrow + r * W, ncp * sizeof(real))
+                                memcpy(rbuf + r * Wb + pw, xplane + (ih_lo + r) * W,
+                                       ncp * sizeof(real))
                                 memset(rbuf + r * Wb + pw + ncp, 0,
                                        (Wb - pw - ncp) * sizeof(real))
                             else:
                                 memset(rbuf + r * Wb + pw, 0, (Wb - pw) * sizeof(real))
-                        _dotk(grow, OW, rbuf + kw0 * dw, Wb, dw, oh_hi - oh_lo, OW,
-                              <int> cnt, acc)
-                        for t in range(cnt):
-                            tot[t] = tot[t] + acc[t]
-                        continue
-                    if hi_i > lo_i:
-                        _dotk(grow + lo_i, OW, xrow + lo_i + kw0 * dw - pw, W, dw,
-                              oh_hi - oh_lo, hi_i - lo_i, <int> cnt, acc)
-                        for t in range(cnt):
-                            tot[t] = tot[t] + acc[t]
-                    for t in range(cnt):
-                        # this tap's own columns outside the shared range
-                        kw = kw0 + t
-                        own_lo = pw - kw * dw
-                        if own_lo < 0:
-                            own_lo = 0
-                        own_hi = W + pw - kw * dw
-                        if own_hi > OW:
-                            own_hi = OW
-                        e_lo = own_lo
-                        e_hi = own_hi
+                    for kh in range(kh0, kh0 + RK):
+                        # output rows whose input row oh + kh*dh - ph lies inside x
+                        oh_lo = ph - kh * dh
+                        if oh_lo < 0:
+                            oh_lo = 0
+                        oh_hi = H + ph - kh * dh
+                        if oh_hi > OH:
+                            oh_hi = OH
+                        if oh_hi <= oh_lo:
+                            continue
+                        grow = gb + (((n * O + o) * OD + od) * OH + oh_lo) * OW
+                        if padded:
+                            _dotk(grow, OW, rbuf + (oh_lo + kh * dh - ph - ih_lo) * Wb
+                                  + kw0 * dw, Wb, dw, oh_hi - oh_lo, OW, <int> cnt, acc)
+                            for t in range(cnt):
+                                tot[(kh - kh0) * KB + t] = tot[(kh - kh0) * KB + t] + acc[t]
+                            continue
+                        xrow = xplane + (oh_lo + kh * dh - ph) * W
                         if hi_i > lo_i:
-                            e_hi = lo_i if lo_i < own_hi else own_hi
-                        for r in range(oh_hi - oh_lo):
-                            for j in range(e_lo, e_hi):
-                                tot[t] = tot[t] + grow[r * OW + j] * xrow[r * W + j + kw * dw - pw]
-                        if hi_i > lo_i:
-                            e_lo = hi_i if hi_i > own_lo else own_lo
+                            _dotk(grow + lo_i, OW, xrow + lo_i + kw0 * dw - pw, W, dw,
+                                  oh_hi - oh_lo, hi_i - lo_i, <int> cnt, acc)
+                            for t in range(cnt):
+                                tot[t] = tot[t] + acc[t]
+                        for t in range(cnt):
+                            # this tap's own columns outside the shared range
+                            kw = kw0 + t
+                            own_lo = pw - kw * dw
+                            if own_lo < 0:
+                                own_lo = 0
+                            own_hi = W + pw - kw * dw
+                            if own_hi > OW:
+                                own_hi = OW
+                            e_lo = own_lo
+                            e_hi = own_hi
+                            if hi_i > lo_i:
+                                e_hi = lo_i if lo_i < own_hi else own_hi
                             for r in range(oh_hi - oh_lo):
-                                for j in range(e_lo, own_hi):
+                                for j in range(e_lo, e_hi):
                                     tot[t] = tot[t] + grow[r * OW + j] * xrow[r * W + j + kw * dw - pw]
-            for t in range(cnt):
-                pb[((((q * O + o) * Cg + c) * KD + kd) * KH + kh) * KW + kw0 + t] = tot[t]
+                            if hi_i > lo_i:
+                                e_lo = hi_i if hi_i > own_lo else own_lo
+                                for r in range(oh_hi - oh_lo):
+                                    for j in range(e_lo, own_hi):
+                                        tot[t] = tot[t] + grow[r * OW + j] * xrow[r * W + j + kw * dw - pw]
+            for kh in range(kh0, kh0 + RK):
+                for t in range(cnt):
+                    pb[((((q * O + o) * Cg + c) * KD + kd) * KH + kh) * KW + kw0 + t] = \
+                        tot[(kh - kh0) * KB + t]
     free(work)
