@@ -8,7 +8,7 @@
 # Each (n, o, od) term is a dot product of the gy plane (OH rows of OW) with
 # the input plane shifted by the tap's offset (row pitch W), vector
 # accumulators carried across rows (_gemm_kernels.h). Units (q, o, c, kd,
-# kh, kw) each own one output and sum in a fixed order; the chunks q are
+# kernel rows, run of kw) own their outputs and sum in a fixed order; the chunks q are
 # fixed by Python (not by the thread count) and summed in order afterwards:
 # results are bitwise identical for any thread count. Only elements inside
 # the windows are read.
