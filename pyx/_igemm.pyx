@@ -4,14 +4,17 @@
 #   B[t, j] = x[n, g*Cg + c, od*sd + kd*dd - pd, oh*sh + kh*dh - ph, ow*sw + kw*dw - pw]
 #
 # with j = (od, oh, ow) flattened, without materializing B (im2col): a unit
-# (n, g, block of JW consecutive outputs j) gathers its JW columns of B into
-# a per-thread panel [Cg*KD*KH*KW][JW] (zeros outside the input), then runs
-# the 6 x JW register-blocked micro-kernel of _gemm_kernels.h over every
-# panel of six output channels of the group (weights packed by Python as
-# (groups, ceil(Og/6), taps, 6)). One gather serves all output channels, no
-# zero taps (unlike the polyphase rewrite of strided layers) and no junk
-# columns: the path for channel-heavy strided and 1x1 layers. A unit owns its
-# outputs and sums in a fixed order: bitwise identical for any thread count.
+# (n, g, pair of blocks of JW consecutive outputs j, range of panels) gathers
+# its columns of B into per-thread panels [Cg*KD*KH*KW][JW] (zeros outside
+# the input), then runs the 6 x JW register-blocked micro-kernel of
+# _gemm_kernels.h over its panels of six output channels of the group
+# (weights packed by Python as (groups, ceil(Og/6), taps, 6)), both blocks
+# per broadcast weight (cv_gemm6p). One gather serves all output channels,
+# no zero taps (unlike the polyphase rewrite of strided layers) and no junk
+# columns: the path for channel-heavy strided and 1x1 layers. 1x1 layers
+# number their columns across the images and read full blocks in place.
+# Every output is one chain over the taps in a fixed order, whatever the
+# units: bitwise identical for any thread count.
 
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
@@ -29,6 +32,153 @@ DEF KC_F32 = 128
 DEF KC_F64 = 64
 
 
+cdef inline Py_ssize_t _runs(Py_ssize_t* col, Py_ssize_t* rs, Py_ssize_t j0, Py_ssize_t nj,
+                             Py_ssize_t JW, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sd,
+                             Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pd, Py_ssize_t ph,
+                             Py_ssize_t pw) noexcept nogil:
+    """Columns [j0, j0 + nj) of one image's flattened output as runs within
+    one output row: run q covers block columns [rs[q], rs[q+1]) whose windows
+    start at depth col[q], row col[JW + q] and column col[2JW + q] + (i -
+    rs[q]) * sw. Returns the number of runs."""
+    cdef Py_ssize_t nrun = 0, i = 0, j, ow, oh, od
+    while i < nj:
+        j = j0 + i
+        ow = j % OW
+        oh = (j // OW) % OH
+        od = j // (OW * OH)
+        col[nrun] = od * sd - pd
+        col[JW + nrun] = oh * sh - ph
+        col[2 * JW + nrun] = ow * sw - pw
+        rs[nrun] = i
+        i = i + (OW - ow if OW - ow < nj - i else nj - i)
+        nrun = nrun + 1
+    rs[nrun] = nj
+    return nrun
+
+
+cdef inline void _gather(real* B, const real* xc, const Py_ssize_t* col, const Py_ssize_t* rs,
+                         Py_ssize_t nrun, Py_ssize_t nj, Py_ssize_t JW, Py_ssize_t Cg,
+                         Py_ssize_t D, Py_ssize_t H, Py_ssize_t W, Py_ssize_t KD,
+                         Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t dd, Py_ssize_t dh,
+                         Py_ssize_t dw, Py_ssize_t sw) noexcept nogil:
+    """B[t][i] (t = (c, kd, kh, kw), i < JW) = the input each tap of column i
+    of the runs reads in the image at xc, zero outside it and for i >= nj."""
+    cdef Py_ssize_t c, kd, kh, kw, q, a0, a1, id_, ih, iw, lo, hi, i
+    cdef Py_ssize_t HW = H * W, DHW = D * H * W
+    cdef real* dst
+    cdef const real* src
+    for c in range(Cg):
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    dst = B + (((c * KD + kd) * KH + kh) * KW + kw) * JW
+                    memset(dst + nj, 0, (JW - nj) * sizeof(real))
+                    for q in range(nrun):
+                        a0 = rs[q]
+                        a1 = rs[q + 1]
+                        id_ = col[q] + kd * dd
+                        ih = col[JW + q] + kh * dh
+                        if id_ < 0 or id_ >= D or ih < 0 or ih >= H:
+                            memset(dst + a0, 0, (a1 - a0) * sizeof(real))
+                            continue
+                        iw = col[2 * JW + q] + kw * dw
+                        # columns a0 + i read iw + i*sw: inside for lo <= i < hi
+                        lo = 0 if iw >= 0 else (-iw + sw - 1) // sw
+                        hi = (W - iw + sw - 1) // sw if W > iw else 0
+                        if hi > a1 - a0:
+                            hi = a1 - a0
+                        if lo > hi:
+                            lo = hi
+                        src = xc + c * DHW + id_ * HW + ih * W + iw
+                        for i in range(lo):
+                            dst[a0 + i] = 0
+                        if sw == 1:
+                            for i in range(lo, hi):
+                                dst[a0 + i] = src[i]
+                        else:
+                            for i in range(lo, hi):
+                                dst[a0 + i] = src[i * sw]
+                        for i in range(hi, a1 - a0):
+                            dst[a0 + i] = 0
+
+
+cdef inline void _copy_flat(real* B, const real* xg, Py_ssize_t J0, Py_ssize_t nj,
+                            Py_ssize_t JW, Py_ssize_t Cg, Py_ssize_t P,
+                            Py_ssize_t C) noexcept nogil:
+    """B[c][i] = column J0 + i of the flat (1x1, stride 1, unpadded) problem,
+    columns numbered across the images (image J // P, position J % P; images
+    C * P apart from xg, channels P apart), zero for i >= nj."""
+    cdef Py_ssize_t c, i = 0, n, j, m
+    while i < nj:
+        n = (J0 + i) // P
+        j = (J0 + i) % P
+        m = P - j if P - j < nj - i else nj - i
+        for c in range(Cg):
+            memcpy(B + c * JW + i, xg + n * C * P + c * P + j, m * sizeof(real))
+        i = i + m
+    for c in range(Cg):
+        memset(B + c * JW + nj, 0, (JW - nj) * sizeof(real))
+
+
+cdef inline const real* _block(real* B, const real* x, const real* xc, Py_ssize_t g,
+                               Py_ssize_t cb, Py_ssize_t ncols, bint flat, Py_ssize_t* ldb,
+                               Py_ssize_t* nj_out, Py_ssize_t* col, Py_ssize_t* rs,
+                               Py_ssize_t JW, Py_ssize_t C, Py_ssize_t Cg, Py_ssize_t P,
+                               Py_ssize_t D, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                               Py_ssize_t OW, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
+                               Py_ssize_t sd, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dd,
+                               Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pd, Py_ssize_t ph,
+                               Py_ssize_t pw) noexcept nogil:
+    """Column block cb (JW columns from cb * JW, *nj_out of them real) of
+    group g as a panel [taps][JW] with rows *ldb apart: in place for a full
+    flat block inside one image, else copied or gathered into B."""
+    cdef Py_ssize_t j0 = cb * JW, nj = ncols - cb * JW, DHW = D * H * W, nrun
+    if nj > JW:
+        nj = JW
+    nj_out[0] = nj
+    ldb[0] = JW
+    if flat and nj == JW and j0 // P == (j0 + JW - 1) // P:
+        ldb[0] = DHW
+        return x + ((j0 // P) * C + g * Cg) * DHW + j0 % P
+    if flat:
+        _copy_flat(B, x + g * Cg * DHW, j0, nj, JW, Cg, P, C)
+        return B
+    nrun = _runs(col, rs, j0, nj, JW, OH, OW, sd, sh, sw, pd, ph, pw)
+    _gather(B, xc, col, rs, nrun, nj, JW, Cg, D, H, W, KD, KH, KW, dd, dh, dw, sw)
+    return B
+
+
+cdef inline void _store(real* out, const real* c, Py_ssize_t J0, Py_ssize_t nj, Py_ssize_t nr,
+                        Py_ssize_t JW, Py_ssize_t o0, Py_ssize_t n, Py_ssize_t O,
+                        Py_ssize_t P, bint flat, const real* bias) noexcept nogil:
+    """Rows r < nr of the 6 x JW result c (output channels o0 + r) into the
+    columns [J0, J0 + nj) of `out` (N, O, P), plus the bias: of image n, or
+    when flat, numbered across the images (split where an image ends)."""
+    cdef Py_ssize_t r, i, q, J, seg, o
+    cdef real* dst
+    cdef const real* src
+    for r in range(nr):
+        o = o0 + r
+        src = c + r * JW
+        i = 0
+        while i < nj:
+            J = J0 + i
+            if flat:
+                seg = P - J % P
+                dst = out + ((J // P) * O + o) * P + J % P
+            else:
+                seg = nj - i
+                dst = out + (n * O + o) * P + J
+            if seg > nj - i:
+                seg = nj - i
+            if bias != NULL:
+                for q in range(seg):
+                    dst[q] = src[i + q] + bias[o]
+            else:
+                memcpy(dst, src + i, seg * sizeof(real))
+            i = i + seg
+
+
 cdef int _igemm(const real* x, const real* wp, real* out, const real* bias,
                 Py_ssize_t N, Py_ssize_t C, Py_ssize_t D, Py_ssize_t H, Py_ssize_t W,
                 Py_ssize_t O, Py_ssize_t KD, Py_ssize_t KH, Py_ssize_t KW,
@@ -40,136 +190,123 @@ cdef int _igemm(const real* x, const real* wp, real* out, const real* bias,
     cdef Py_ssize_t JW = _jw(<real*> NULL)
     cdef Py_ssize_t Cg = C // groups, Og = O // groups, P6 = (Og + 5) // 6
     cdef Py_ssize_t KK = KD * KH * KW, T = Cg * KK
-    cdef Py_ssize_t P = OD * OH * OW, HW = H * W, DHW = D * H * W
-    cdef Py_ssize_t n_cb = (P + JW - 1) // JW
-    cdef Py_ssize_t n_units = N * groups * n_cb
+    cdef Py_ssize_t P = OD * OH * OW, DHW = D * H * W
+    # 1x1x1 kernel, stride 1, no padding: column j of image n reads x[n, :, j].
+    # Its columns are numbered across the images (N * P of them), so that
+    # every block but the last is full (pw14: 196 columns an image, 13 blocks
+    # of 16 with 12 columns of zeros, now 98 full blocks for 8 images); a
+    # block inside one image is read in place (rows DHW apart), one across
+    # two images is copied.
+    cdef bint flat = (KK == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0
+                      and pw == 0)
+    cdef Py_ssize_t ncols = N * P if flat else P
+    cdef Py_ssize_t n_cb = (ncols + JW - 1) // JW
+    # a unit multiplies two column blocks (pairs, cv_gemm6p: each broadcast
+    # weight meets both blocks in 512-bit registers where the build has
+    # AVX-512, two 6 x JW passes otherwise; the same bits either way)
+    cdef Py_ssize_t n_pb = (n_cb + 1) // 2
+    # Panels of six output channels split into PG ranges when the column
+    # pairs alone would give a thread fewer than eight units (pw7-like 1x1
+    # layers: 13 pairs for 8 images of 7 x 7). Each output is still one
+    # chain over the taps in a fixed order, so the split (which depends on
+    # the thread count) does not change any bit.
+    cdef Py_ssize_t PG = 1
+    while (1 if flat else N) * groups * n_pb * PG < 8 * n_threads and 2 * PG <= P6:
+        PG = 2 * PG
+    cdef Py_ssize_t n_units = (1 if flat else N) * groups * n_pb * PG
     # reductions longer than KC run in chunks of KC over all panels, so that
     # B's chunk (KC x JW) stays in L1 while the panels stream past it (the
     # whole of B, 16 KB for 256 float64 taps, was evicted by the panels)
     cdef Py_ssize_t KC = KC_F32 if sizeof(real) == 4 else KC_F64
     cdef bint chunked = T > KC
-    # per thread: the panel B, the 6 x JW results (of every panel when
-    # chunked), 4 x JW + 1 run descriptors
+    # per thread: the two panels B, the 2 x 6 x JW results (of every panel
+    # when chunked), 4 x JW + 1 run descriptors
     cdef Py_ssize_t col_reals = ((4 * JW + 1) * sizeof(Py_ssize_t) + sizeof(real) - 1) // sizeof(real)
-    cdef Py_ssize_t per_thread = T * JW + (P6 if chunked else 1) * 6 * JW + col_reals
-    cdef Py_ssize_t u, m, n, g, cb, j0, nj, i, j, t, c, kd, kh, kw, p, r, o, nr
-    cdef Py_ssize_t od, oh, ow, id_, ih, iw, nrun, q, a0, a1, lo, hi, k0, ldb
-    cdef const real* bsrc
+    cdef Py_ssize_t per_thread = 2 * T * JW + 2 * (P6 if chunked else 1) * 6 * JW + col_reals
+    cdef Py_ssize_t u, m, n, g, pb, pg, p_lo, p_hi, nb, p, nr, k0, kc, ldb, ld0, ld1, ns0, ns1
+    cdef const real* bs0
+    cdef const real* bs1
+    cdef real* c0
+    cdef real* c1
     cdef Py_ssize_t* rs
-    cdef bint flat = (KK == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0
-                      and pw == 0)
     cdef real* B
     cdef real* Ct
     cdef Py_ssize_t* col
-    cdef real* dst
     cdef const real* xc
-    cdef const real* src
     cdef real* work = <real*> malloc(n_threads * per_thread * sizeof(real))
     if work == NULL:
         return -1
     with parallel(num_threads=n_threads):
         B = work + omp_get_thread_num() * per_thread
-        Ct = B + T * JW
-        col = <Py_ssize_t*> (Ct + (P6 if chunked else 1) * 6 * JW)
+        Ct = B + 2 * T * JW
+        col = <Py_ssize_t*> (Ct + 2 * (P6 if chunked else 1) * 6 * JW)
         rs = col + 3 * JW
         for u in prange(n_units, schedule='static'):
-            cb = u % n_cb
-            m = u // n_cb
+            pb = u % n_pb
+            m = u // n_pb
+            pg = m % PG
+            m = m // PG
+            p_lo = pg * P6 // PG
+            p_hi = (pg + 1) * P6 // PG
             g = m % groups
             n = m // groups
-            j0 = cb * JW
-            nj = P - j0
-            if nj > JW:
-                nj = JW
-            # the columns as runs within one output row: run q covers columns
-            # [rs[q], rs[q+1]) whose windows start at depth/row col[.] and
-            # column col[2JW + rs[q]] + (i - rs[q]) * sw
-            nrun = 0
-            i = nj if flat else 0
-            while i < nj:
-                j = j0 + i
-                ow = j % OW
-                oh = (j // OW) % OH
-                od = j // (OW * OH)
-                col[nrun] = od * sd - pd
-                col[JW + nrun] = oh * sh - ph
-                col[2 * JW + nrun] = ow * sw - pw
-                rs[nrun] = i
-                i = i + (OW - ow if OW - ow < nj - i else nj - i)
-                nrun = nrun + 1
-            rs[nrun] = nj
             xc = x + (n * C + g * Cg) * DHW
-            if flat and nj == JW:
-                # 1x1x1 kernel, stride 1, no padding: column j reads x[..., j],
-                # and a full block is read in place (rows DHW apart), no copy
-                nrun = 0
-            elif flat:
-                for c in range(Cg):
-                    memcpy(B + c * JW, xc + c * DHW + j0, nj * sizeof(real))
-                    memset(B + c * JW + nj, 0, (JW - nj) * sizeof(real))
-                nrun = 0
-            for c in range(Cg if nrun else 0):
-                for kd in range(KD):
-                    for kh in range(KH):
-                        for kw in range(KW):
-                            dst = B + (((c * KD + kd) * KH + kh) * KW + kw) * JW
-                            memset(dst + nj, 0, (JW - nj) * sizeof(real))
-                            for q in range(nrun):
-                                a0 = rs[q]
-                                a1 = rs[q + 1]
-                                id_ = col[q] + kd * dd
-                                ih = col[JW + q] + kh * dh
-                                if id_ < 0 or id_ >= D or ih < 0 or ih >= H:
-                                    memset(dst + a0, 0, (a1 - a0) * sizeof(real))
-                                    continue
-                                iw = col[2 * JW + q] + kw * dw
-                                # columns a0 + i read iw + i*sw: inside for lo <= i < hi
-                                lo = 0 if iw >= 0 else (-iw + sw - 1) // sw
-                                hi = (W - iw + sw - 1) // sw if W > iw else 0
-                                if hi > a1 - a0:
-                                    hi = a1 - a0
-                                if lo > hi:
-                                    lo = hi
-                                src = xc + c * DHW + id_ * HW + ih * W + iw
-                                for i in range(lo):
-                                    dst[a0 + i] = 0
-                                if sw == 1:
-                                    for i in range(lo, hi):
-                                        dst[a0 + i] = src[i]
-                                else:
-                                    for i in range(lo, hi):
-                                        dst[a0 + i] = src[i * sw]
-                                for i in range(hi, a1 - a0):
-                                    dst[a0 + i] = 0
-            if flat and nj == JW:
-                bsrc = xc + j0
-                ldb = DHW
-            else:
-                bsrc = B
-                ldb = JW
-            if chunked:
-                k0 = 0
-                while k0 < T:
-                    _gemm6_panels(Ct, JW, wp + g * P6 * T * 6 + k0 * 6, T * 6, bsrc + k0 * ldb,
-                                  ldb, min(KC, T - k0), P6, k0 > 0)
-                    k0 = k0 + KC
-            for p in range(P6):
+            nb = 2 if 2 * pb + 1 < n_cb else 1
+            # scalars, not arrays: C arrays declared outside the prange would
+            # be shared by the threads; every scalar is assigned here (not only
+            # through its address) so that Cython makes it thread-private
+            ld0 = JW
+            ns0 = 0
+            bs0 = _block(B, x, xc, g, 2 * pb, ncols, flat, &ld0, &ns0, col, rs, JW, C, Cg,
+                         P, D, H, W, OH, OW, KD, KH, KW, sd, sh, sw, dd, dh, dw, pd, ph, pw)
+            bs1 = bs0
+            ld1 = ld0
+            ns1 = 0
+            if nb == 2:
+                bs1 = _block(B + T * JW, x, xc, g, 2 * pb + 1, ncols, flat, &ld1, &ns1, col,
+                             rs, JW, C, Cg, P, D, H, W, OH, OW, KD, KH, KW, sd, sh, sw, dd, dh,
+                             dw, pd, ph, pw)
+                if ld0 != ld1:
+                    # one block in place, the other copied: both as copies (one ldb)
+                    if ld0 != JW:
+                        _copy_flat(B, x + g * Cg * DHW, 2 * pb * JW, ns0, JW, Cg, P, C)
+                        bs0 = B
+                    else:
+                        _copy_flat(B + T * JW, x + g * Cg * DHW, (2 * pb + 1) * JW, ns1, JW,
+                                   Cg, P, C)
+                        bs1 = B + T * JW
+                    ld0 = JW
+            ldb = ld0
+            k0 = 0
+            while k0 < T:
+                # the whole reduction when it fits L1, else chunks of KC over all panels
+                kc = T - k0 if not chunked or T - k0 < KC else KC
+                if chunked and nb == 2:
+                    for p in range(p_lo, p_hi):
+                        _gemm6_pair(Ct + p * 6 * JW, Ct + (P6 + p) * 6 * JW, JW,
+                                    wp + (g * P6 + p) * T * 6 + k0 * 6, bs0 + k0 * ldb,
+                                    bs1 + k0 * ldb, ldb, kc, k0 > 0)
+                elif chunked:
+                    _gemm6_panels(Ct + p_lo * 6 * JW, JW, wp + (g * P6 + p_lo) * T * 6 + k0 * 6,
+                                  T * 6, bs0 + k0 * ldb, ldb, kc, p_hi - p_lo, k0 > 0)
+                k0 = k0 + kc
+            for p in range(p_lo, p_hi):
                 if chunked:
-                    src = Ct + p * 6 * JW
+                    c0 = Ct + p * 6 * JW
+                    c1 = Ct + (P6 + p) * 6 * JW
                 else:
-                    _gemm6(Ct, JW, wp + (g * P6 + p) * T * 6, bsrc, ldb, T)
-                    src = Ct
+                    c0 = Ct
+                    c1 = Ct + 6 * JW
+                    if nb == 2:
+                        _gemm6_pair(c0, c1, JW, wp + (g * P6 + p) * T * 6, bs0, bs1, ldb, T, 0)
+                    else:
+                        _gemm6(c0, JW, wp + (g * P6 + p) * T * 6, bs0, ldb, T)
                 nr = Og - 6 * p
                 if nr > 6:
                     nr = 6
-                for r in range(nr):
-                    o = g * Og + 6 * p + r
-                    dst = out + (n * O + o) * P + j0
-                    if bias != NULL:
-                        for i in range(nj):
-                            dst[i] = src[r * JW + i] + bias[o]
-                    else:
-                        memcpy(dst, src + r * JW, nj * sizeof(real))
+                _store(out, c0, 2 * pb * JW, ns0, nr, JW, g * Og + 6 * p, n, O, P, flat, bias)
+                _store(out, c1, (2 * pb + 1) * JW, ns1, nr, JW, g * Og + 6 * p, n, O, P, flat,
+                       bias)
     free(work)
     return 0
 

@@ -48,6 +48,16 @@ def test_threads_bitwise(method, dtype, rng):
     w = rng.standard_normal((3, 24, 4, 4)).astype(dtype)
     kw = dict(padding=2, method=method)
     np.testing.assert_array_equal(conv2d(x, w, workers=1, **kw), conv2d(x, w, workers=2, **kw))
+    # 1x1: the implicit GEMM's column blocks run across images (546 columns
+    # an image); with few blocks (2 images of 5 x 5) its panels split by threads
+    w = rng.standard_normal((30, 24, 1, 1)).astype(dtype)
+    kw = dict(method=method)
+    np.testing.assert_array_equal(conv2d(x, w, workers=1, **kw), conv2d(x, w, workers=2, **kw))
+    x = rng.standard_normal((2, 40, 5, 5)).astype(dtype)
+    w = rng.standard_normal((64, 40, 1, 1)).astype(dtype)
+    want = conv2d(x, w, workers=1, **kw)
+    for workers in (2, 3, 8):
+        np.testing.assert_array_equal(want, conv2d(x, w, workers=workers, **kw))
 
 
 @pytest.mark.parametrize("method", ["gemm", "blocked"])
