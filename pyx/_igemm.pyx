@@ -191,14 +191,17 @@ cdef int _igemm(const real* x, const real* wp, real* out, const real* bias,
     cdef Py_ssize_t Cg = C // groups, Og = O // groups, P6 = (Og + 5) // 6
     cdef Py_ssize_t KK = KD * KH * KW, T = Cg * KK
     cdef Py_ssize_t P = OD * OH * OW, DHW = D * H * W
-    # 1x1x1 kernel, stride 1, no padding: column j of image n reads x[n, :, j].
+    # 1x1x1 kernel, stride 1, no padding, an output the size of the input:
+    # column j of image n reads x[n, :, j]. (The stride phases of an input
+    # gradient ask for outputs past the input's end, implied zeros: those
+    # gather, since their columns are not the input's.)
     # Its columns are numbered across the images (N * P of them), so that
     # every block but the last is full (pw14: 196 columns an image, 13 blocks
     # of 16 with 12 columns of zeros, now 98 full blocks for 8 images); a
     # block inside one image is read in place (rows DHW apart), one across
     # two images is copied.
     cdef bint flat = (KK == 1 and sd == 1 and sh == 1 and sw == 1 and pd == 0 and ph == 0
-                      and pw == 0)
+                      and pw == 0 and OD == D and OH == H and OW == W)
     cdef Py_ssize_t ncols = N * P if flat else P
     cdef Py_ssize_t n_cb = (ncols + JW - 1) // JW
     # a unit multiplies two column blocks (pairs, cv_gemm6p: each broadcast

@@ -216,6 +216,36 @@ def conv_nd_ref(x, w, bias=None, stride=1, padding_pairs=None, dilation=1, group
     return out
 
 
+def input_grad_ref(g, w, in_shape, stride=1, padding_pairs=None, dilation=1, groups=1):
+    """Input gradient of :func:`conv_nd_ref` with zero padding, by scattering:
+    for each kernel tap, the output gradient contracted with the tap's
+    weights over the group's output channels is added at the input positions
+    the tap read (the padded positions dropped). float64.
+
+    >>> g = np.ones((1, 1, 4))
+    >>> input_grad_ref(g, np.array([[[1.0, -1.0]]]), (1, 1, 5))
+    array([[[ 1.,  0.,  0.,  0., -1.]]])
+    """
+    d = w.ndim - 2
+    g = np.asarray(g, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    stride, dilation = as_tuple(stride, d), as_tuple(dilation, d)
+    pairs = [(0, 0)] * d if padding_pairs is None else [tuple(p) for p in padding_pairs]
+    N, C = in_shape[:2]
+    O, Cg = w.shape[:2]
+    Og = O // groups
+    out_sp = g.shape[2:]
+    gxp = np.zeros((N, C) + tuple(n + lo + hi for n, (lo, hi) in zip(in_shape[2:], pairs)))
+    for taps in itertools.product(*(range(k) for k in w.shape[2:])):
+        view = tuple(slice(t * dl, t * dl + (o - 1) * s + 1, s)
+                     for t, dl, o, s in zip(taps, dilation, out_sp, stride))
+        for gr in range(groups):
+            wk = w[(slice(gr * Og, (gr + 1) * Og), slice(None)) + taps]   # (Og, Cg)
+            gxp[(slice(None), slice(gr * Cg, (gr + 1) * Cg)) + view] += np.einsum(
+                "no...,oc->nc...", g[:, gr * Og:(gr + 1) * Og], wk)
+    return gxp[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(in_shape[2:], pairs))]
+
+
 def conv_ref(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1,
              padding_mode="zeros", flip=False):
     """The full public signature of ``convolve.functional.conv{d}d`` in float64.

@@ -81,6 +81,36 @@ def test_dot_tests_wide(d, o):
     assert abs(lhs - np.vdot(w, gw)) <= 1e-12 * max(1.0, abs(lhs)) * 100
 
 
+@pytest.mark.parametrize("case", [
+    # x shape, weight shape, stride, padding, groups: grouped strided layers
+    # whose stride phases have many channels, so that each phase correlation
+    # takes a wide-layer kernel (the implicit GEMM for the 1x1 phases, whose
+    # outputs reach past the output gradient's end: implied zeros), and the
+    # fused GEMM + fold of one group
+    ((2, 64, 12, 12), (128, 32, 3, 3), 2, 1, 2),
+    ((1, 64, 13, 11), (128, 32, 3, 3), 3, 1, 2),
+    ((2, 48, 10, 9), (96, 16, 3, 3), 2, 1, 3),
+    ((1, 32, 12, 12), (64, 32, 3, 3), 2, 1, 1),
+    ((1, 32, 7, 8, 6), (64, 16, 3, 3, 3), 2, 1, 2),
+], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_input_grad_wide_strided_against_scatter(case, dtype):
+    """Input gradients of wide strided layers against the scatter reference
+    (tests/reference.py input_grad_ref), every path of the stride phases."""
+    from reference import input_grad_ref
+    xs, ws, s, p, groups = case
+    d = len(ws) - 2
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal(ws)
+    y = conv(d)(np.zeros(xs), w, stride=s, padding=p, groups=groups)
+    g = rng.standard_normal(y.shape)
+    grad = getattr(F, f"conv{d}d_input_grad")
+    got = grad(g.astype(dtype), w.astype(dtype), xs, stride=s, padding=p, groups=groups)
+    want = input_grad_ref(g, w, xs, s, [(p, p)] * d, 1, groups)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
 @pytest.mark.parametrize("d", [1, 2])
 @pytest.mark.parametrize("o", OPTIONS[:6], ids=str)
 def test_finite_differences(d, o):
