@@ -246,6 +246,36 @@ def input_grad_ref(g, w, in_shape, stride=1, padding_pairs=None, dilation=1, gro
     return gxp[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(in_shape[2:], pairs))]
 
 
+def weight_grad_ref(x, g, w_shape, stride=1, padding_pairs=None, dilation=1, groups=1):
+    """Weight gradient of :func:`conv_nd_ref` with zero padding: for each
+    kernel tap, the output gradient contracted with the input positions the
+    tap read over images and positions. float64.
+
+    >>> x = np.arange(5.0).reshape(1, 1, 5)
+    >>> weight_grad_ref(x, np.ones((1, 1, 4)), (1, 1, 2))
+    array([[[ 6., 10.]]])
+    """
+    d = len(w_shape) - 2
+    x = np.asarray(x, dtype=np.float64)
+    g = np.asarray(g, dtype=np.float64)
+    stride, dilation = as_tuple(stride, d), as_tuple(dilation, d)
+    pairs = [(0, 0)] * d if padding_pairs is None else [tuple(p) for p in padding_pairs]
+    xp = pad_ref(x, pairs)
+    N = x.shape[0]
+    O, Cg = w_shape[:2]
+    Og = O // groups
+    gw = np.zeros(w_shape)
+    for taps in itertools.product(*(range(k) for k in w_shape[2:])):
+        view = tuple(slice(t * dl, t * dl + (o - 1) * s + 1, s)
+                     for t, dl, o, s in zip(taps, dilation, g.shape[2:], stride))
+        xs = xp[(slice(None), slice(None)) + view]
+        for gr in range(groups):
+            gw[(slice(gr * Og, (gr + 1) * Og), slice(None)) + taps] = np.einsum(
+                "nop,ncp->oc", g[:, gr * Og:(gr + 1) * Og].reshape(N, Og, -1),
+                xs[:, gr * Cg:(gr + 1) * Cg].reshape(N, Cg, -1))
+    return gw
+
+
 def conv_ref(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1,
              padding_mode="zeros", flip=False):
     """The full public signature of ``convolve.functional.conv{d}d`` in float64.
