@@ -347,6 +347,24 @@ def test_gemm_fold_input_grad(case, dtype):
                                        **kw), gx)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transpose_k4_s2_against_scatter(dtype):
+    """conv_transpose2d 4 x 4 stride 2 (decoders, GANs), output_padding 0 and
+    1, against the scatter reference; the same bits on 1 and 2 threads."""
+    from reference import input_grad_ref
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 48, 9, 11))
+    w = rng.standard_normal((48, 32, 4, 4))
+    for op in (0, 1):
+        kw = dict(stride=2, padding=1, output_padding=op)
+        got = F.conv_transpose2d(x.astype(dtype), w.astype(dtype), **kw)
+        want = input_grad_ref(x, w, (2, 32) + got.shape[2:], 2, [(1, 1), (1, 1)])
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+        np.testing.assert_array_equal(
+            got, F.conv_transpose2d(x.astype(dtype), w.astype(dtype), workers=1, **kw))
+
+
 @pytest.mark.parametrize("rows", [1, 18, 1000])
 def test_gemm_fold_channel_blocks_do_not_change_bits(rows, monkeypatch):
     """The fused GEMM + fold's units (image, block of input channels): every
