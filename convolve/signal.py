@@ -624,7 +624,9 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     in1, in2 : array_like
         Inputs with the same number of dimensions.
     mode : {'full', 'valid', 'same'}, default 'full'
-        As :func:`convolve`.
+        As :func:`convolve`, except that in ``'valid'`` an axis where either
+        input has extent 1 broadcasts instead of being convolved, as in
+        SciPy (``(3, 2)`` with ``(11, 1)`` gives ``(9, 2)``).
     axes : int or sequence of int, optional
         Axes to convolve over; the others must broadcast.
     workers : int, optional
@@ -650,7 +652,26 @@ def fftconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     >>> np.round(signal.fftconvolve([1.0, 2.0, 3.0], [0.0, 1.0, 0.5]), 12) + 0.0
     array([0. , 1. , 2.5, 4. , 1.5])
     """
+    in1, in2, axes = _fft_valid_axes(in1, in2, mode, axes)
+    if mode == "valid" and axes == []:     # every axis broadcast: the product
+        return in1 * in2
     return _convolve_nd(in1, in2, mode, axes, "fill", 0, workers, "fft", fft_dtypes=True)
+
+
+def _fft_valid_axes(in1, in2, mode, axes):
+    """scipy.signal.fftconvolve's and oaconvolve's rule for ``'valid'``: an
+    axis where either input has extent 1 is not convolved but broadcast
+    (``(3, 2)`` with ``(11, 1)`` gives ``(9, 2)``, where :func:`convolve`
+    raises: neither input is as large as the other in every dimension).
+    For 'full' and 'same' the rule changes no result, so only 'valid'
+    applies it. Returns the arrays and the axes to convolve (``[]``: none,
+    the result is the product)."""
+    in1, in2 = np.asarray(in1), np.asarray(in2)
+    if mode != "valid" or in1.ndim != in2.ndim or in1.ndim == 0 or in1.size == 0 \
+            or in2.size == 0:
+        return in1, in2, axes
+    conv = [a for a in _norm_axes(axes, in1.ndim) if in1.shape[a] != 1 and in2.shape[a] != 1]
+    return in1, in2, conv
 
 
 def oaconvolve(in1, in2, mode="full", axes=None, *, workers=None):
@@ -668,7 +689,7 @@ def oaconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     in1, in2 : array_like
         Inputs with the same number of dimensions.
     mode : {'full', 'valid', 'same'}, default 'full'
-        As :func:`convolve`.
+        As :func:`fftconvolve`.
     axes : int or sequence of int, optional
         Axes to convolve over.
     workers : int, optional
@@ -694,6 +715,9 @@ def oaconvolve(in1, in2, mode="full", axes=None, *, workers=None):
     >>> np.round(signal.oaconvolve(np.ones(6), np.ones(2)), 12) + 0.0
     array([1., 2., 2., 2., 2., 2., 1.])
     """
+    in1, in2, axes = _fft_valid_axes(in1, in2, mode, axes)
+    if mode == "valid" and axes == []:     # every axis broadcast: the product
+        return in1 * in2
     return _convolve_nd(in1, in2, mode, axes, "fill", 0, workers, "oa", fft_dtypes=True)
 
 

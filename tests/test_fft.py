@@ -129,6 +129,28 @@ def test_fftconvolve_oaconvolve_as_scipy(dtype):
             assert_close(y, r, dtype)
 
 
+@pytest.mark.parametrize("fn", ["fftconvolve", "oaconvolve"])
+def test_fft_broadcast_axes_as_scipy(fn):
+    """scipy.signal.fftconvolve's rule for 'valid': an axis where either input
+    has extent 1 is broadcast, not convolved ((3, 2) with (11, 1) gives
+    (9, 2) where convolve raises). ('same' keeps broadcast batch axes, where
+    SciPy crops them to in1: scipy/scipy#21876, see test_signal.py.)"""
+    rng = np.random.default_rng(8)
+    ours, theirs = getattr(S, fn), getattr(scipy.signal, fn)
+    cases = [((3, 2), (11, 1), "valid", None), ((1, 8), (11, 4), "valid", None),
+             ((5, 1, 4), (2, 3, 1), "valid", None), ((4, 1), (1, 1), "valid", None),
+             ((5, 1, 4), (2, 3, 1), "valid", [0, 1]), ((3, 1), (3, 2), "full", [0]),
+             ((3, 2), (11, 1), "same", None)]
+    for s1, s2, mode, axes in cases:
+        a, b = rng.standard_normal(s1), rng.standard_normal(s2)
+        r = theirs(a, b, mode=mode, axes=axes)
+        y = ours(a, b, mode=mode, axes=axes)
+        assert y.shape == r.shape, (s1, s2, mode, axes)
+        np.testing.assert_allclose(y, r, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="valid"):
+        S.convolve(np.ones((3, 2)), np.ones((11, 1)), mode="valid")
+
+
 def test_dot_test_fft_linear_map():
     """<A x, y> == <x, A^T y> for A x = convolve(x, k, 'full') by FFT, whose adjoint
     is correlate(y, k, 'valid'), also by FFT."""
