@@ -627,8 +627,9 @@ def adaptive_avg_backward(const real[:, :, :, :, ::1] g, real[:, :, :, :, ::1] g
 
 def adaptive_max_forward(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] out,
                          int64_t[:, :, :, :, ::1] idx, int n_threads):
-    """Window maxima (NaN wins, the first NaN or first maximum's flat index in
-    the plane, as PyTorch's adaptive_max_pool)."""
+    """Window maxima and their flat indices in the plane, PyTorch's
+    adaptive_max_pool rule ``val > maxval || isnan(val)``: a NaN wins (the
+    last NaN's index), among equal maxima the first."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], D = x.shape[2], H = x.shape[3]
     cdef Py_ssize_t W = x.shape[4]
     cdef Py_ssize_t OD = out.shape[2], OH = out.shape[3], OW = out.shape[4]
@@ -667,8 +668,8 @@ def adaptive_max_forward(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] ou
                         for c in range(w0, w1):
                             pos = (a * H + b) * W + c
                             v = plane[pos]
-                            # after a NaN nothing is greater: the first NaN stays
-                            if (v > vmax or v != v) and vmax == vmax:
+                            # a later NaN replaces an earlier one (the last NaN wins)
+                            if v > vmax or v != v:
                                 vmax = v
                                 best = pos
                 op[u * OW + ow] = vmax
@@ -680,7 +681,9 @@ def adaptive_max_forward(const real[:, :, :, :, ::1] x, real[:, :, :, :, ::1] ou
 def unpool_scatter(const real[:, ::1] x, const int64_t[:, ::1] idx, real[:, ::1] out,
                    char[::1] bad, int n_threads):
     """out[nc, idx[nc, q]] = x[nc, q] in order q (the last write wins, as in
-    PyTorch's CPU kernel); bad[nc] = 1 where an index lies outside [0, P)."""
+    PyTorch's CPU kernel); index -1 (a pooling window without input
+    elements) writes nowhere; bad[nc] = 1 where another index lies outside
+    [0, P)."""
     cdef Py_ssize_t NC = x.shape[0], Q = x.shape[1], P = out.shape[1]
     cdef Py_ssize_t nc, q
     cdef int64_t j
@@ -692,6 +695,8 @@ def unpool_scatter(const real[:, ::1] x, const int64_t[:, ::1] idx, real[:, ::1]
         for nc in prange(NC, schedule='dynamic'):
             for q in range(Q):
                 j = idx[nc, q]
+                if j == -1:
+                    continue
                 if j < 0 or j >= P:
                     bad[nc] = 1
                 else:
@@ -701,7 +706,7 @@ def unpool_scatter(const real[:, ::1] x, const int64_t[:, ::1] idx, real[:, ::1]
 def unpool_gather(const real[:, ::1] g, const int64_t[:, ::1] idx, real[:, ::1] out,
                   char[::1] bad, int n_threads):
     """out[nc, q] = g[nc, idx[nc, q]] (the gradient of unpool_scatter as
-    PyTorch's autograd defines it)."""
+    PyTorch's autograd defines it); 0 for index -1."""
     cdef Py_ssize_t NC = out.shape[0], Q = out.shape[1], P = g.shape[1]
     cdef Py_ssize_t nc, q
     cdef int64_t j
@@ -714,7 +719,8 @@ def unpool_gather(const real[:, ::1] g, const int64_t[:, ::1] idx, real[:, ::1] 
             for q in range(Q):
                 j = idx[nc, q]
                 if j < 0 or j >= P:
-                    bad[nc] = 1
+                    if j != -1:
+                        bad[nc] = 1
                     out[nc, q] = 0
                 else:
                     out[nc, q] = g[nc, j]

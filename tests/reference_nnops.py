@@ -51,7 +51,7 @@ def adaptive_avg(x, osp):
 
 
 def adaptive_max(x, osp):
-    """(values, flat indices in the plane); first maximum, first NaN."""
+    """(values, flat indices in the plane); first maximum, last NaN (PyTorch)."""
     x = np.asarray(x)
     sp = x.shape[2:]
     out = np.empty(x.shape[:2] + tuple(osp), x.dtype)
@@ -62,7 +62,7 @@ def adaptive_max(x, osp):
             cells = list(itertools.product(*ranges))
             vals = np.array([x[(n, c) + cell] for cell in cells])
             nan = np.flatnonzero(np.isnan(vals))
-            j = nan[0] if nan.size else int(np.argmax(vals))
+            j = nan[-1] if nan.size else int(np.argmax(vals))
             out[(n, c) + o] = vals[j]
             idx[(n, c) + o] = np.ravel_multi_index(cells[j], sp)
     return out, idx

@@ -297,8 +297,28 @@ def test_adaptive_unbatched_and_nan(rng):
     x[1, 4, 4] = np.nan
     x[1, 5, 4] = np.nan
     y, i = P.adaptive_max_pool2d(x, 2, return_indices=True)
-    assert np.isnan(y[1, 1, 1]) and i[1, 1, 1] == 4 * 5 + 4 and not np.isnan(y[1, 0, 0])
+    # PyTorch's rule (val > maxval || isnan(val)): the last NaN's index
+    assert np.isnan(y[1, 1, 1]) and i[1, 1, 1] == 5 * 5 + 4 and not np.isnan(y[1, 0, 0])
     assert np.isnan(P.adaptive_avg_pool2d(x, 2)[1, 1, 1])
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_adaptive_and_global_max_nan_index_as_torch(nd, rng, torch):
+    """Several NaNs in a window: the last one's index, as PyTorch."""
+    x = rng.standard_normal((2, 3) + (4,) * nd)
+    flat = x.reshape(2, 3, -1)
+    flat[0, 1, [1, 3]] = np.nan
+    flat[1, 2, [0, flat.shape[2] - 1]] = np.nan
+    for o in (1, 2):
+        y, i = AMAX[nd](x, o, return_indices=True)
+        ty, ti = getattr(torch.nn.functional, f"adaptive_max_pool{nd}d")(
+            torch.from_numpy(x), o, return_indices=True)
+        np.testing.assert_array_equal(y, ty.numpy())
+        np.testing.assert_array_equal(i, ti.numpy())
+    y, i = P.global_max_pool(x, return_indices=True)
+    ty, ti = getattr(torch.nn.functional, f"adaptive_max_pool{nd}d")(
+        torch.from_numpy(x), 1, return_indices=True)
+    np.testing.assert_array_equal(i, ti.numpy())
 
 
 # -------------------------------------------------------------- global pooling
@@ -380,6 +400,26 @@ def test_max_unpool_adjoint_and_overlap(rng):
     np.testing.assert_array_equal(u, ref.max_unpool(y, idx, (8, 8)))
     nz = u != 0
     np.testing.assert_array_equal(u[nz], x[nz])
+
+
+def test_max_unpool_skips_empty_window_index(rng):
+    """Index -1 (max pooling's mark for a window without input elements)
+    places nothing and gathers 0; the other indices as usual."""
+    x = rng.standard_normal((1, 2, 4, 4))
+    y, idx = P.max_pool2d(x, 2, return_indices=True)
+    idx[0, 1, 1, 0] = -1
+    u = P.max_unpool2d(y, idx, 2)
+    keep = idx != -1
+    want = np.zeros_like(u).reshape(1, 2, 16)
+    for c in range(2):
+        want[0, c, idx[0, c][keep[0, c]]] = y[0, c][keep[0, c]]
+    np.testing.assert_array_equal(u, want.reshape(u.shape))
+    g = rng.standard_normal(u.shape)
+    gb = P.max_unpool2d_backward(g, idx)
+    assert gb[0, 1, 1, 0] == 0
+    for c in range(2):
+        np.testing.assert_array_equal(gb[0, c][keep[0, c]],
+                                      g[0, c].ravel()[idx[0, c][keep[0, c]]])
 
 
 def test_max_unpool_errors(rng):
