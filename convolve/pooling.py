@@ -37,13 +37,16 @@ __all__ = [f"{op}{n}d{suffix}" for op in ("max_pool", "avg_pool")
 
 
 def _out_len(L, k, s, p, d, ceil_mode):
+    """PyTorch's pooling_output_shape: floor (or ceil) of span / s, plus one,
+    rounding toward minus infinity for a negative span (a window longer than
+    the padded input: one output in ceil mode when it overhangs by less than
+    a stride), the last window starting inside the input or its leading
+    padding."""
     span = L + 2 * p - d * (k - 1) - 1
-    if span < 0:
-        return 0
     out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= L + p:
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def _as_array(x, name):
@@ -123,8 +126,27 @@ def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     n = resolve_workers(workers, _work(N, C, osp, k))
     _pool.max_pool_forward(x5, out, idx, _five(k, 1), _five(s, 1), _five(p, 0),
                            _five(d, 1), n)
+    if return_indices:
+        _mark_empty_windows(idx.reshape((N, C) + osp), sp, k, s, p, d)
     shape = ((N, C) if batched else (C,)) + osp
     return (out.reshape(shape), idx.reshape(shape)) if return_indices else out.reshape(shape)
+
+
+def _mark_empty_windows(idx, sp, k, s, p, d):
+    """idx[..., o] = -1 where window o holds no input element (dilated taps
+    stepping over the whole input from the padding; the value is -inf).
+    PyTorch's index there lies outside the input and its backward writes
+    out of bounds; -1 is skipped by the backward and the unpooling."""
+    empty = None
+    for ax, (L, kk, ss, pp, dd) in enumerate(zip(sp, k, s, p, d)):
+        start = np.arange(idx.shape[2 + ax]) * ss - pp
+        pos = start[:, None] + dd * np.arange(kk)
+        e = ~((pos >= 0) & (pos < L)).any(axis=1)
+        if e.any():
+            e = e.reshape((-1,) + (1,) * (len(sp) - 1 - ax))
+            empty = e if empty is None else empty | e
+    if empty is not None:
+        idx[..., np.broadcast_to(empty, idx.shape[2:])] = -1
 
 
 def _max_pool_backward(nd, grad_out, indices, input_shape, workers):
@@ -306,7 +328,10 @@ _MAX_DOC = """{n}-D max pooling over the spatial axes of `x` ({shape}).
         Shape {out} (no N axis for unbatched input).
     indices : ndarray of int64
         Only if `return_indices`: the flat index of each maximum within its
-        (n, c) input {plane} (PyTorch's layout).
+        (n, c) input {plane} (PyTorch's layout); -1 for a window that holds
+        no input element (dilation can step over the whole input from the
+        padding; its value is ``-inf``, and PyTorch's index there lies
+        outside the input).
 
     Raises
     ------
@@ -345,7 +370,8 @@ _MAX_BWD_DOC = """Gradient of `max_pool{n}d` with respect to its input.
         Gradient of the loss with respect to the pooled output, shape {out}
         or unbatched.
     indices : array_like of int
-        Same shape as `grad_out`: flat positions within one input {plane}.
+        Same shape as `grad_out`: flat positions within one input {plane};
+        -1 (a window without input elements) adds nowhere.
     input_shape : tuple of ints
         Shape of the forward input, {shape} or unbatched.
     workers : int, optional
@@ -888,7 +914,7 @@ def global_max_pool(x, return_indices=False, workers=None):
 
     Notes
     -----
-    A NaN anywhere in a block is its maximum (the index of the first NaN);
+    A NaN anywhere in a block is its maximum (the index of the last NaN);
     among equal maxima the first position wins, as in PyTorch's
     ``adaptive_max_pool``.
 
@@ -1350,7 +1376,7 @@ _AMAX_DOC = """{n}-D adaptive max pooling of `x` ({shape}) to a given output siz
     Notes
     -----
     Windows as in `adaptive_avg_pool{n}d`: ``start = floor(i * L / O)``,
-    ``end = ceil((i + 1) * L / O)``. A NaN is a window's maximum (the first
+    ``end = ceil((i + 1) * L / O)``. A NaN is a window's maximum (the last
     NaN's index); among equal maxima the first wins, as in PyTorch.
 
     Examples
@@ -1415,7 +1441,8 @@ _UNPOOL_DOC = """{n}-D max-unpooling: the partial inverse of `max_pool{n}d` (PyT
         Pooled values, shape {shape} or unbatched.
     indices : array_like of int
         Same shape: flat positions within one output {plane}, as returned by
-        ``max_pool{n}d(..., return_indices=True)``.
+        ``max_pool{n}d(..., return_indices=True)``; -1 (a window without
+        input elements) places nothing.
     kernel_size, stride, padding : int or tuple of {n} ints
         Those of the max pooling being inverted (stride default `kernel_size`).
     output_size : tuple of ints, optional

@@ -376,7 +376,8 @@ cdef int _max_bwd(const real* go, const int64_t* idx, real* gi, char* bad,
     np.zeros, calloc either memsets the whole block first (heap memory, one
     more pass) or leaves the pages to be faulted in by the scatter itself,
     both measured 1.5-1.6x slower with 2 threads.
-    bad[nc] = 1 where plane nc has an index outside [0, P) (skipped)."""
+    bad[nc] = 1 where plane nc has an index outside [0, P) (skipped), except
+    -1: a window without input elements (convolve.pooling._mark_empty_windows)."""
     cdef Py_ssize_t nc, q
     cdef uint64_t j
     cdef real* g
@@ -397,7 +398,7 @@ cdef int _max_bwd(const real* go, const int64_t* idx, real* gi, char* bad,
                 j = <uint64_t> ix[q]
                 if j < <uint64_t> P:
                     g[j] += gq[q]
-                else:
+                elif ix[q] != -1:
                     b = 1
             bad[nc] = b
     return 0

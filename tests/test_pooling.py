@@ -36,6 +36,8 @@ CASES = [
     ((5, 6), (2, 3), (2, 1), (1, 1), (1, 2), False),
     ((5, 6), 3, 3, 1, 1, True),
     ((6, 5), (3, 2), (2, 3), (1, 1), 1, True),
+    ((3, 1), (1, 2), (1, 2), 0, 1, True),     # a ceil window longer than the input: one output
+    ((4, 2), (2, 4), (1, 3), (0, 1), 1, True),
     ((4, 5, 6), 2, 2, 1, 1, True),
     ((5, 5, 4), (3, 2, 2), (2, 1, 2), (1, 0, 1), (1, 2, 1), False),
 ]
@@ -234,7 +236,13 @@ def test_random_options_match_torch(nd, data, torch, assert_close):
     y, idx = MAX[nd](x, k, s, p, d, ceil, return_indices=True)
     ty, tidx = getattr(tf, f"max_pool{nd}d")(tx, k, s, p, d, ceil, return_indices=True)
     np.testing.assert_array_equal(y, ty.numpy())
-    np.testing.assert_array_equal(idx, tidx.numpy())
+    # a window without input elements: -1 here, an arbitrary index there
+    empty = np.zeros(y.shape[2:], bool)
+    for ax, (L, ki, si, pi, di) in enumerate(zip(sp, k, s, p, d)):
+        taps = np.arange(y.shape[2 + ax])[:, None] * si - pi + di * np.arange(ki)
+        e = ~((taps >= 0) & (taps < L)).any(axis=1)
+        empty |= e.reshape((-1,) + (1,) * (nd - 1 - ax))
+    np.testing.assert_array_equal(idx, np.where(empty, -1, tidx.numpy()))
     # torch's avg_pool3d rejects inputs smaller than the kernel even when padded
     assume(all(L >= ki for L, ki in zip(sp, k)))
     ya = AVG[nd](x, k, s, p, ceil, cip)
@@ -402,3 +410,25 @@ def test_max_pool_2x2_codes_many_planes(shape, dtype, rng):
                 ((2 * oh + codes // 2) * W + 2 * ow + codes % 2)[live], idx[live])
             gi = P._max_pool2x2_backward(g, codes, x.shape, workers=workers)
             assert gi.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_window_without_input(dtype, rng, torch):
+    """Dilated taps can step over the whole input from the padding: such a
+    window's value is -inf (as in PyTorch) and its index -1 (PyTorch's lies
+    outside the input); the backward adds it nowhere."""
+    x = _x(rng, (4, 1), dtype)
+    kw = dict(kernel_size=(1, 2), stride=1, padding=(0, 1), dilation=(1, 2))
+    y, idx = P.max_pool2d(x, return_indices=True, **kw)
+    t = torch.nn.functional.max_pool2d(torch.from_numpy(x), **kw)
+    np.testing.assert_array_equal(y, t.numpy())
+    assert y.shape == (2, 3, 4, 1) and np.all(y == -np.inf) and np.all(idx == -1)
+    np.testing.assert_array_equal(P.max_pool2d_backward(np.ones_like(y), idx, x.shape),
+                                  np.zeros_like(x))
+    # in 1-D: one window of two taps around a single element
+    y, idx = P.max_pool1d(np.array([[[5.0]]], dtype), 2, stride=1, padding=1, dilation=2,
+                          return_indices=True)
+    assert y.tolist() == [[[-np.inf]]] and idx.tolist() == [[[-1]]]
+    assert P.max_pool1d_backward(np.ones_like(y), idx, (1, 1, 1)).tolist() == [[[0.0]]]
+    with pytest.raises(ValueError, match="indices must lie"):
+        P.max_pool1d_backward(np.ones_like(y), idx - 1, (1, 1, 1))
