@@ -22,7 +22,7 @@ import numpy as np
 from . import _engine
 from . import _dispatch
 from . import _fft as _fftmod
-from ._threads import resolve_workers
+from ._threads import resolve_workers, usable_cpus
 from ._validate import check_out
 
 __all__ = ["convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve",
@@ -270,7 +270,7 @@ def _convolve_nd(in1, in2, mode, axes, boundary, fillvalue, workers, method,
         return np.moveaxis(res, range(nb, in1.ndim), axes)
 
     if method == "auto":
-        method = _choose(rdt, a, b, nb, start, length, workers)
+        method = _choose(rdt, a, b, nb, start, length)
     if method in ("fft", "fft1", "oa"):
         res = _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers,
                           overlap_add={"fft": None, "fft1": False, "oa": True}[method],
@@ -322,8 +322,10 @@ def _fft_window(a, b, nb, start, length, pad_mode, fillvalue, workers, overlap_a
     a, b = a.astype(cdt, copy=False), b.astype(cdt, copy=False)
     one_kernel = math.prod(b.shape[:nb]) == 1
     if overlap_add is None and one_kernel:
+        # predicted for the machine's CPUs, not `workers`: the choice (and so
+        # the bits) must not depend on the thread count
         costs = _dispatch.estimate_costs(
-            a.shape[nb:], b.shape[nb:], length, cdt, workers, start=start,
+            a.shape[nb:], b.shape[nb:], length, cdt, usable_cpus(), start=start,
             batch=math.prod(np.broadcast_shapes(a.shape[:nb], b.shape[:nb])))
         overlap_add = costs["oa"] < costs["fft"]
     if overlap_add and one_kernel:
@@ -346,14 +348,16 @@ def _int_fft_ok(a, b):
     return bound <= 2**52 - 1
 
 
-def _choose(rdt, a, b, nb, start, length, workers):
+def _choose(rdt, a, b, nb, start, length):
     """'direct', 'fft' or 'oa' for method='auto' (convolve/_dispatch.py)."""
     if rdt.kind in "biu":
         if not _int_fft_ok(a, b):
             return "direct"
         rdt = np.dtype(np.float64)
     B = math.prod(np.broadcast_shapes(a.shape[:nb], b.shape[:nb]))
-    m = _dispatch.choose_method(a.shape[nb:], b.shape[nb:], start, length, rdt, workers,
+    # the machine's CPUs, not `workers`: methods round differently, so a choice
+    # that followed the thread count would change the bits with it
+    m = _dispatch.choose_method(a.shape[nb:], b.shape[nb:], start, length, rdt, usable_cpus(),
                                 batch=B, kernel_batch=math.prod(b.shape[:nb]))
     return "fft1" if m == "fft" else m
 
@@ -792,7 +796,7 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
         start, length = [0] * a.ndim, [i + j - 1 for i, j in zip(a.shape, b.shape)]
     else:
         start, length = [(j - 1) // 2 for j in b.shape], list(a.shape)
-    return "direct" if _choose(rdt, a, b, 0, start, length, None) == "direct" else "fft"
+    return "direct" if _choose(rdt, a, b, 0, start, length) == "direct" else "fft"
 
 
 # Vector-Jacobian products (adjoints); at the end: _signal_vjp builds on the above.

@@ -208,3 +208,20 @@ def test_gil_released(d):
     if min(ratios) >= 1.9 and min(controls) >= 1.6:
         pytest.skip(f"machine too busy: even the GIL-free control ran at {controls} x")
     assert min(ratios) < 1.9, f"2 threads took {ratios} x one call: is the GIL held?"
+
+
+@pytest.mark.parametrize("method", ["auto", "fft"])
+def test_signal_method_choice_ignores_workers(method):
+    """The signal family's cost model picks direct, one FFT block or
+    overlap-save tiles for the machine's CPUs, never for ``workers``: the
+    methods round differently, so the bits stay the same for any thread
+    count (these shapes once switched method between 2 and 3 threads)."""
+    from convolve import signal
+    rng = np.random.default_rng(3)
+    for sa, sb in (((254,), (2,)), ((13, 15), (4, 3)), ((21, 13), (3, 4)),
+                   ((12, 7, 3), (4, 1, 2)), ((3000,), (40,)), ((64, 64), (9, 9))):
+        a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+        want = signal.convolve(a, b, method=method, workers=1)
+        for workers in (2, 3, 4, 8):
+            np.testing.assert_array_equal(
+                signal.convolve(a, b, method=method, workers=workers), want)
