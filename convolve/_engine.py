@@ -209,10 +209,12 @@ def correlate_blocked(x, w, out, bias, stride, dilation, pad, groups, n_threads,
     in place; `pad` may be negative (input skipped)."""
     band = blocked_band(x.shape, w.shape, out.shape, stride, dilation, groups, x.itemsize,
                         n_threads)
-    if base is None:
-        base = out
     isz = out.itemsize
-    off = (out.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // isz
+    if base is None or base is out:
+        # (the array interface costs ~2 us a call: only for views)
+        base, off = out, 0
+    else:
+        off = (out.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // isz
     _blocked.correlate(x, pack_lanes(w, groups), base.reshape(-1), out.shape,
                        tuple(st // isz for st in out.strides), off, bias, tuple(w.shape[2:]),
                        tuple(stride), tuple(dilation), tuple(pad), groups, band, n_threads)
